@@ -1,0 +1,58 @@
+# config-sync: `make run` starts the daemon locally, `make test` runs every check. Both set themselves up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+POETRY_VERSION ?= 2.5.1
+TOOLS := .tools
+POETRY := $(TOOLS)/poetry/bin/poetry
+VENV := .venv
+BIN := $(VENV)/bin
+export POETRY_VIRTUALENVS_IN_PROJECT := true
+export POETRY_NO_INTERACTION := 1
+
+DEV_DB ?= config_sync_dev
+DEV_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/$(DEV_DB)
+
+.PHONY: help install services run test lint format typecheck pytest clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(POETRY):
+	@py=$$(scripts/find-python.sh) && echo "installing poetry $(POETRY_VERSION) with $$py" && \
+	  "$$py" -m venv $(TOOLS)/poetry && $(TOOLS)/poetry/bin/pip install -q "poetry==$(POETRY_VERSION)"
+
+$(VENV)/.installed: pyproject.toml poetry.lock | $(POETRY)
+	$(POETRY) env use "$$(scripts/find-python.sh)"
+	$(POETRY) install --with dev,bot
+	@touch $@
+
+install: $(VENV)/.installed  ## install poetry and every dependency group into .venv
+
+services:  ## start local Postgres and Redis if they do not answer
+	@scripts/ensure-services.sh
+
+run: install services  ## start the daemon with the built-in emulator and demo agents
+	@psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$(DEV_DB)'" | grep -q 1 \
+	  || psql -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE "$(DEV_DB)"'
+	DATABASE_URL=$(DEV_DATABASE_URL) $(BIN)/config-sync migrate
+	@echo "make run: the schema is migrated in $(DEV_DB); the daemon arrives with the sync engine."
+
+lint: install  ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install  ## ruff format + autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install  ## mypy --strict
+	$(BIN)/mypy
+
+pytest: install services  ## the test suite
+	$(BIN)/pytest
+
+test: install services lint typecheck pytest  ## everything CI runs
+
+clean:  ## remove the virtual environments
+	rm -rf $(VENV) $(TOOLS)

@@ -1,0 +1,1 @@
+"""HTTP surface: probes, status, metrics, operator endpoints."""

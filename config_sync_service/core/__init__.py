@@ -1,0 +1,1 @@
+"""Process-wide pieces: settings and logging."""

@@ -1,0 +1,199 @@
+"""All settings of config-sync, read from the environment (and an optional `.env` file).
+
+Every option is declared once, here, with its environment variable name and meaning. Keys and tokens are
+`SecretStr`: they print as `**********` and reach the wire only through `.get_secret_value()`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import AnyUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+AGENT_SECRET_PREFIX = "AGENT_SECRET_"  # noqa: S105  (a name prefix, not a secret)
+_POSTGRES_DRIVERS = {"postgresql", "postgres", "postgresql+asyncpg"}
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; `str()` is one line that names the variable."""
+
+
+class Settings(BaseSettings):
+    """config-sync settings; each field's environment variable is its name in upper case."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- connections -------------------------------------------------------------------------------------
+    database_url: str = Field(
+        description="DATABASE_URL: Postgres DSN; `postgresql://` is read as `postgresql+asyncpg://`."
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="REDIS_URL: Redis for the updates channel and dead letters."
+    )
+    db_pool_size: Annotated[int, Field(ge=1, le=100)] = Field(
+        5, description="DB_POOL_SIZE: connections kept open per process."
+    )
+    db_max_overflow: Annotated[int, Field(ge=0, le=100)] = Field(
+        5, description="DB_MAX_OVERFLOW: extra connections a process may open under load."
+    )
+
+    # --- Pipecat Cloud -----------------------------------------------------------------------------------
+    pipecat_api_url: AnyUrl = Field(
+        AnyUrl("https://api.pipecat.daily.co/v1"),
+        description="PIPECAT_API_URL: base of the REST API, ending in /v1.",
+    )
+    pipecat_api_key: SecretStr | None = Field(
+        None, description="PIPECAT_API_KEY: private key (agents, secrets, sessions admin). Needed to serve."
+    )
+    pipecat_public_api_key: SecretStr | None = Field(
+        None, description="PIPECAT_PUBLIC_API_KEY: public `pk_` key for the Session API (context updates)."
+    )
+    pipecat_connect_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        5.0, description="PIPECAT_CONNECT_TIMEOUT_S: TCP/TLS connect timeout per request."
+    )
+    pipecat_read_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        20.0, description="PIPECAT_READ_TIMEOUT_S: read timeout per request."
+    )
+    pipecat_http_attempts: Annotated[int, Field(ge=1, le=10)] = Field(
+        3, description="PIPECAT_HTTP_ATTEMPTS: tries per request for transport errors and 5xx (client level)."
+    )
+    agent_image: str = Field(
+        "dailyco/pipecat-agent:latest",
+        description="AGENT_IMAGE: bot image (with tag) for configurations that name none.",
+    )
+    agent_region: str | None = Field(None, description="AGENT_REGION: region for new agents (org default).")
+    secret_set_ready_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="SECRET_SET_READY_TIMEOUT_S: how long to wait for a secret set to become `ready`."
+    )
+    deploy_poll_interval_s: Annotated[float, Field(gt=0)] = Field(
+        5.0, description="DEPLOY_POLL_INTERVAL_S: how often DEPLOYING agents are polled (the CLI uses 5 s)."
+    )
+    deploy_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        600.0, description="DEPLOY_TIMEOUT_S: a deployment not ready after this is an error (CLI: 600 s)."
+    )
+
+    # --- Redis names ---------------------------------------------------------------------------------------
+    updates_channel: str = Field(
+        "agent_config_updates", description="UPDATES_CHANNEL: the Pub/Sub channel of change messages."
+    )
+    dlq_key: str = Field("agent_config_updates_dlq", description="DLQ_KEY: the dead-letter list.")
+    dlq_max: Annotated[int, Field(ge=1)] = Field(10_000, description="DLQ_MAX: entries kept (LTRIM).")
+
+    # --- engine ------------------------------------------------------------------------------------------
+    max_concurrency: Annotated[int, Field(ge=1, le=1000)] = Field(
+        8, description="MAX_CONCURRENCY: agents synced at once per process."
+    )
+    reconcile_interval_s: Annotated[float, Field(gt=0)] = Field(
+        60.0, description="RECONCILE_INTERVAL_S: period of the drift sweep (±20 % jitter)."
+    )
+    lease_s: Annotated[float, Field(gt=0)] = Field(
+        60.0, description="LEASE_S: how long a claim on an agent lasts before another process may take it."
+    )
+    retry_max_attempts: Annotated[int, Field(ge=1)] = Field(
+        8, description="RETRY_MAX_ATTEMPTS: processor attempts for transient errors before ERROR_SYNC."
+    )
+    retry_base_delay_s: Annotated[float, Field(gt=0)] = Field(
+        0.5, description="RETRY_BASE_DELAY_S: first backoff delay; doubles per attempt, with jitter."
+    )
+    retry_max_delay_s: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="RETRY_MAX_DELAY_S: cap of one backoff delay."
+    )
+    retry_budget_per_s: Annotated[float, Field(gt=0)] = Field(
+        5.0, description="RETRY_BUDGET_PER_S: retries per second the whole process may spend (token bucket)."
+    )
+    retry_budget_burst: Annotated[int, Field(ge=1)] = Field(
+        20, description="RETRY_BUDGET_BURST: retries that may be spent at once."
+    )
+    shutdown_grace_s: Annotated[float, Field(ge=0)] = Field(
+        25.0, description="SHUTDOWN_GRACE_S: time in-flight syncs get to finish after SIGTERM."
+    )
+
+    # --- operations --------------------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="LOG_LEVEL.")
+    log_format: Literal["json", "console"] = Field(
+        "json", description="LOG_FORMAT: `json` lines, or `console` for development."
+    )
+    operator_token: SecretStr | None = Field(
+        None, description="OPERATOR_TOKEN: bearer token for /status and the operator endpoints."
+    )
+    agent_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="AGENT_SECRET_<KEY>: shared bot secrets copied into every agent's secret set as <KEY>.",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_dsn(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            url = None
+        if url is None or url.drivername not in _POSTGRES_DRIVERS or not url.database:
+            raise ValueError("must be a Postgres URL such as postgresql://user@host:5432/dbname")
+        return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_dsn(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a Redis URL such as redis://host:6379/0")
+        return value
+
+    @field_validator("agent_image")
+    @classmethod
+    def _image_has_tag(cls, value: str) -> str:
+        if not image_has_tag(value):
+            raise ValueError("must include a tag, e.g. repo/image:1.0")
+        return value
+
+    @property
+    def pipecat_api_base(self) -> str:
+        return str(self.pipecat_api_url).rstrip("/")
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret value, for log redaction."""
+        found = [self.pipecat_api_key, self.pipecat_public_api_key, self.operator_token]
+        found += list(self.agent_secrets.values())
+        return [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+
+
+def image_has_tag(image: str) -> bool:
+    """True when an image reference carries a tag or digest (`repo:tag`, `host:5000/repo:tag`, `@sha256:`)."""
+    if "@" in image:
+        return True
+    last = image.rsplit("/", 1)[-1]
+    name, _, tag = last.partition(":")
+    return bool(name) and bool(tag)
+
+
+def _agent_secrets_from_env(environ: dict[str, str]) -> dict[str, SecretStr]:
+    return {
+        key.removeprefix(AGENT_SECRET_PREFIX): SecretStr(value)
+        for key, value in environ.items()
+        if key.startswith(AGENT_SECRET_PREFIX) and len(key) > len(AGENT_SECRET_PREFIX)
+    }
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; a bad value raises `SettingsError` with one line naming the variable."""
+    overrides.setdefault("agent_secrets", _agent_secrets_from_env(dict(os.environ)))
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        variable = "_".join(str(p) for p in error["loc"]).upper() or "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problem = "is required" if error["type"] == "missing" else f"is invalid: {message}"
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise SettingsError(f"config-sync: setting {variable} {problem}{more}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return load_settings()

@@ -1,0 +1,233 @@
+"""Every query config-sync runs, as keyword-only async functions over an `AsyncSession`.
+
+The backend writes agents and configurations (`create_agent`, `update_agent`, `add_configuration`);
+config-sync writes only the sync columns, always with a compare-and-set on the version it applied.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from config_sync_service.db.models import Agent, AgentConfiguration, DesiredState, SyncStatus, utcnow
+
+_UNSET: Any = object()
+
+
+async def get_agent_details(session: AsyncSession, *, agent_id: uuid.UUID) -> Agent | None:
+    return await session.get(Agent, agent_id, populate_existing=True)
+
+
+async def get_active_configuration(session: AsyncSession, *, agent_id: uuid.UUID) -> AgentConfiguration | None:
+    result = await session.execute(
+        select(AgentConfiguration).where(
+            col(AgentConfiguration.agent_id) == agent_id, col(AgentConfiguration.is_active).is_(True)
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def get_llm_context_data(session: AsyncSession, *, agent_id: uuid.UUID) -> dict[str, Any] | None:
+    """The active configuration's conversation context, or None when the agent has no active version."""
+    config = await get_active_configuration(session, agent_id=agent_id)
+    return None if config is None else dict(config.llm_context)
+
+
+async def create_agent(
+    session: AsyncSession,
+    *,
+    name: str,
+    pipecat_agent_name: str,
+    agent_id: uuid.UUID | None = None,
+    desired_state: DesiredState = DesiredState.ACTIVE,
+) -> Agent:
+    agent = Agent(
+        id=agent_id or uuid.uuid4(), name=name, pipecat_agent_name=pipecat_agent_name, desired_state=desired_state
+    )
+    session.add(agent)
+    await session.flush()
+    return agent
+
+
+async def update_agent(
+    session: AsyncSession,
+    *,
+    agent_id: uuid.UUID,
+    name: str | None = None,
+    desired_state: DesiredState | None = None,
+) -> Agent | None:
+    """The backend's edit of an agent's own fields (not the sync columns)."""
+    values: dict[str, Any] = {"updated_at": utcnow()}
+    if name is not None:
+        values["name"] = name
+    if desired_state is not None:
+        values["desired_state"] = desired_state
+    await session.execute(sa.update(Agent).where(col(Agent.id) == agent_id).values(**values))
+    return await get_agent_details(session, agent_id=agent_id)
+
+
+async def add_configuration(
+    session: AsyncSession,
+    *,
+    agent_id: uuid.UUID,
+    deployment: dict[str, Any] | None = None,
+    llm_context: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> AgentConfiguration:
+    """A new version that becomes the active one; omitted parts are carried over from the previous version."""
+    # the row lock serialises concurrent writers of one agent, so versions stay gap-free and unique
+    locked = await session.execute(select(Agent.id).where(col(Agent.id) == agent_id).with_for_update())
+    if locked.scalar_one_or_none() is None:
+        raise LookupError(f"agent {agent_id} does not exist")
+    previous = await get_active_configuration(session, agent_id=agent_id)
+    top = await session.execute(
+        select(sa.func.coalesce(sa.func.max(AgentConfiguration.version), 0)).where(
+            col(AgentConfiguration.agent_id) == agent_id
+        )
+    )
+    version = int(top.scalar_one()) + 1
+    await session.execute(
+        sa.update(AgentConfiguration)
+        .where(col(AgentConfiguration.agent_id) == agent_id, col(AgentConfiguration.is_active).is_(True))
+        .values(is_active=False)
+    )
+    config = AgentConfiguration(
+        agent_id=agent_id,
+        version=version,
+        is_active=True,
+        deployment=deployment if deployment is not None else dict(previous.deployment if previous else {}),
+        llm_context=llm_context if llm_context is not None else dict(previous.llm_context if previous else {}),
+        secrets=secrets if secrets is not None else dict(previous.secrets if previous else {}),
+    )
+    session.add(config)
+    await session.flush()
+    return config
+
+
+async def update_agent_sync_status(
+    session: AsyncSession,
+    *,
+    agent_id: uuid.UUID,
+    version: int,
+    status: SyncStatus,
+    synced: bool = False,
+    error_message: str | None = _UNSET,
+    error_class: str | None = _UNSET,
+    next_retry_at: datetime | None = _UNSET,
+    attempts: int | None = None,
+    pipecat_cloud_instance_id: str | None = _UNSET,
+    applied_deployment_hash: str | None = _UNSET,
+    applied_context_hash: str | None = _UNSET,
+    deploying_since: datetime | None = _UNSET,
+    release_lease: bool = False,
+) -> bool:
+    """Record the outcome of work on `version`; refused (False) when a newer version was already applied.
+
+    `synced=True` also moves `synced_version` to `version` and stamps `last_synced_at`.
+    """
+    now = utcnow()
+    values: dict[str, Any] = {"sync_status": status, "target_version": version, "updated_at": now}
+    if synced:
+        values |= {"synced_version": version, "last_synced_at": now}
+    optional = {
+        "last_error_message": error_message,
+        "last_error_class": error_class,
+        "next_retry_at": next_retry_at,
+        "pipecat_cloud_instance_id": pipecat_cloud_instance_id,
+        "applied_deployment_hash": applied_deployment_hash,
+        "applied_context_hash": applied_context_hash,
+        "deploying_since": deploying_since,
+    }
+    values |= {k: v for k, v in optional.items() if v is not _UNSET}
+    if attempts is not None:
+        values["attempts"] = attempts
+    if release_lease:
+        values |= {"lease_owner": None, "lease_expires_at": None}
+    result = await session.execute(
+        sa.update(Agent)
+        .where(
+            col(Agent.id) == agent_id,
+            sa.or_(col(Agent.synced_version).is_(None), col(Agent.synced_version) <= version),
+        )
+        .values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class DriftedAgent:
+    """An agent the sweep should queue, and why."""
+
+    agent_id: uuid.UUID
+    sync_status: SyncStatus
+    desired_state: DesiredState
+    active_version: int | None
+    synced_version: int | None
+    reason: str
+
+
+def _drift_reason() -> sa.Case[Any]:
+    """SQL for DESIGN §5's drift rules; NULL means "in step"."""
+    active = sa.func.coalesce(col(AgentConfiguration.version), 0)
+    synced = sa.func.coalesce(col(Agent.synced_version), 0)
+    target = sa.func.coalesce(col(Agent.target_version), 0)
+    status = col(Agent.sync_status)
+    retry_due = sa.and_(col(Agent.next_retry_at).is_not(None), col(Agent.next_retry_at) <= sa.func.now())
+    lease_free = sa.or_(col(Agent.lease_expires_at).is_(None), col(Agent.lease_expires_at) < sa.func.now())
+    deleting = col(Agent.desired_state) == DesiredState.DELETED
+    return sa.case(
+        # someone holds a live claim: theirs to finish
+        (sa.not_(lease_free), sa.null()),
+        (sa.and_(deleting, status == SyncStatus.DELETED), sa.null()),
+        (sa.and_(deleting, status == SyncStatus.ERROR_DEPROVISIONING, sa.not_(retry_due)), sa.null()),
+        (deleting, sa.literal("desired_deleted")),
+        (col(AgentConfiguration.version).is_(None), sa.null()),  # nothing to apply yet
+        (status == SyncStatus.DEPLOYING, sa.literal("deploying")),
+        (status == SyncStatus.SYNCING, sa.literal("stale_claim")),
+        (sa.and_(status == SyncStatus.ERROR_SYNC, active > target), sa.literal("new_version")),
+        (sa.and_(status == SyncStatus.ERROR_SYNC, retry_due), sa.literal("retry_due")),
+        (status == SyncStatus.ERROR_SYNC, sa.null()),
+        (
+            status.in_([SyncStatus.DELETED, SyncStatus.PENDING_DELETE, SyncStatus.ERROR_DEPROVISIONING]),
+            sa.literal("desired_active"),
+        ),
+        (active > synced, sa.literal("new_version")),
+        (status != SyncStatus.SYNCED, sa.literal("not_synced")),
+        else_=sa.null(),
+    )
+
+
+async def list_drifted_agents(session: AsyncSession, *, limit: int | None = None) -> list[DriftedAgent]:
+    """Agents whose Pipecat state may disagree with Postgres (DESIGN §5), oldest change first."""
+    reason = _drift_reason()
+    query = (
+        sa.select(
+            col(Agent.id),
+            col(Agent.sync_status),
+            col(Agent.desired_state),
+            col(AgentConfiguration.version),
+            col(Agent.synced_version),
+            reason.label("reason"),
+        )
+        .select_from(Agent)
+        .outerjoin(
+            AgentConfiguration,
+            sa.and_(col(AgentConfiguration.agent_id) == col(Agent.id), col(AgentConfiguration.is_active)),
+        )
+        .where(reason.is_not(None))
+        .order_by(col(Agent.updated_at))
+        .limit(limit)
+    )
+    rows = (await session.execute(query)).all()
+    return [DriftedAgent(*row) for row in rows]
+
+
+async def count_agents_by_status(session: AsyncSession) -> dict[str, int]:
+    rows = (await session.execute(select(Agent.sync_status, sa.func.count()).group_by(Agent.sync_status))).all()
+    return {str(status): int(n) for status, n in rows}

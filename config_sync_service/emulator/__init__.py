@@ -1,0 +1,1 @@
+"""A local emulator of the Pipecat Cloud REST API, with fault injection."""

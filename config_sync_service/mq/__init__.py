@@ -1,0 +1,1 @@
+"""Redis: the change listener and the dead-letter list."""

@@ -1,0 +1,1 @@
+"""The sync engine: per-agent queue, processor, reconciler."""

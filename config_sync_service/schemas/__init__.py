@@ -1,0 +1,1 @@
+"""Wire formats: the change message."""

@@ -1,0 +1,109 @@
+"""Fixtures for real Postgres and Redis.
+
+One database is created per test run (`cs_test_<random>`), migrated once, and dropped at the end; each test
+starts with empty tables. Redis is shared, so each test gets its own channel and dead-letter key names.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from config_sync_service.core.config import Settings, load_settings
+from config_sync_service.db import migrate
+from config_sync_service.db.session import SessionFactory, create_engine, create_session_factory
+
+PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _dsn_for(database: str) -> str:
+    base, _, _ = PG_ADMIN_DSN.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def new_database() -> Iterator[object]:
+    """A factory of empty databases, each dropped when the run ends."""
+    import asyncio
+
+    made: list[str] = []
+
+    def make(prefix: str = "cs_test") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return _dsn_for(name)
+
+    yield make
+    for name in made:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def database_url(new_database: object) -> str:
+    """The run's migrated database (asyncpg URL)."""
+    url = new_database()  # type: ignore[operator]
+    async_url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    migrate.upgrade(async_url)
+    return str(async_url)
+
+
+@pytest.fixture
+def test_names() -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    return {"updates_channel": f"test_updates_{suffix}", "dlq_key": f"test_dlq_{suffix}"}
+
+
+@pytest.fixture
+def settings(database_url: str, test_names: dict[str, str]) -> Settings:
+    return load_settings(
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        log_format="json",
+        **test_names,
+    )
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings, application_name="config-sync-tests")
+    async with engine.begin() as conn:
+        from sqlalchemy import text
+
+        await conn.execute(text("TRUNCATE agents, agent_configurations CASCADE"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: AsyncEngine) -> SessionFactory:
+    return create_session_factory(engine)
+
+
+@pytest.fixture
+async def session(session_factory: SessionFactory) -> AsyncIterator[AsyncSession]:
+    async with session_factory() as session:
+        yield session
+
+
+@pytest.fixture
+async def redis(test_names: dict[str, str]) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    yield client
+    await client.delete(test_names["dlq_key"])
+    await client.aclose()

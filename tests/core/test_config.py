@@ -1,0 +1,117 @@
+"""Settings: one clear line for a bad value, secrets hidden."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from config_sync_service.core.config import SettingsError, image_has_tag, load_settings
+from config_sync_service.core.logging import configure_logging, get_logger
+
+DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def test_missing_database_url_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(SettingsError) as info:
+        load_settings(_env_file=None)
+    assert str(info.value) == "config-sync: setting DATABASE_URL is required"
+
+
+@pytest.mark.parametrize("bad", ["mysql://root@localhost/db", "not a url", "postgresql://host:5432/"])
+def test_malformed_database_url_is_one_line(bad: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(database_url=bad)
+    message = str(info.value)
+    assert message.startswith("config-sync: setting DATABASE_URL is invalid: must be a Postgres URL")
+    assert "\n" not in message
+
+
+def test_postgres_url_becomes_asyncpg() -> None:
+    settings = load_settings(database_url=DSN)
+    assert settings.database_url == "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+def test_cli_prints_one_line_and_no_traceback() -> None:
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "mysql://nope", "HOME": "/tmp"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "config_sync_service.cli", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "config-sync: setting DATABASE_URL is invalid: must be a Postgres URL such as "
+        "postgresql://user@host:5432/dbname"
+    ]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("MAX_CONCURRENCY", "0"), ("LOG_FORMAT", "xml"), ("REDIS_URL", "http://x"), ("AGENT_IMAGE", "bot")],
+)
+def test_other_bad_values_name_their_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=f"^config-sync: setting {variable} is invalid"):
+        load_settings(database_url=DSN)
+
+
+def test_agent_secrets_come_from_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_SECRET_AWS_ACCESS_KEY_ID", "AKIAEXAMPLE123")
+    settings = load_settings(database_url=DSN)
+    assert settings.agent_secrets["AWS_ACCESS_KEY_ID"].get_secret_value() == "AKIAEXAMPLE123"
+    assert "AKIAEXAMPLE123" not in repr(settings)
+
+
+def test_secrets_never_in_repr_or_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENT_SECRET_TWILIO_AUTH_TOKEN", "twilio-secret-value-42")
+    settings = load_settings(database_url=DSN, pipecat_api_key="sk_private_abcdef", operator_token="op-token-xyz")
+    text = repr(settings) + str(settings)
+    for secret in ("sk_private_abcdef", "op-token-xyz", "twilio-secret-value-42"):
+        assert secret not in text
+
+    stream = io.StringIO()
+    configure_logging(level="INFO", fmt="json", secret_values=settings.secret_values(), stream=stream)
+    log = get_logger("test")
+    log.info(
+        "calling pipecat",
+        url="https://x/v1/agents",
+        header="Bearer sk_private_abcdef",
+        api_key="sk_private_abcdef",
+        detail={"authorization": "x", "nested": "op-token-xyz here"},
+    )
+    import logging
+
+    logging.getLogger("httpx").warning("stdlib line with twilio-secret-value-42 inside")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == 2
+    joined = stream.getvalue()
+    for secret in ("sk_private_abcdef", "op-token-xyz", "twilio-secret-value-42"):
+        assert secret not in joined
+    assert lines[0]["api_key"] == "[REDACTED]"
+    assert lines[0]["detail"]["authorization"] == "[REDACTED]"
+    assert lines[0]["url"] == "https://x/v1/agents"
+    assert lines[1]["logger"] == "httpx"
+
+
+@pytest.mark.parametrize(
+    ("image", "ok"),
+    [
+        ("repo:1.0", True),
+        ("registry:5000/repo:tag", True),
+        ("repo@sha256:abc", True),
+        ("repo", False),
+        ("registry:5000/repo", False),
+        ("repo:", False),
+    ],
+)
+def test_image_tag_rule(image: str, ok: bool) -> None:
+    assert image_has_tag(image) is ok
