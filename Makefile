@@ -13,7 +13,7 @@ export POETRY_NO_INTERACTION := 1
 DEV_DB ?= config_sync_dev
 DEV_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/$(DEV_DB)
 
-.PHONY: help install services run test lint format typecheck pytest clean
+.PHONY: help install services run test lint format typecheck pytest k8s-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,7 +52,19 @@ typecheck: install  ## mypy --strict
 pytest: install services  ## the test suite
 	$(BIN)/pytest
 
-test: install services lint typecheck pytest  ## everything CI runs
+# checkov gets its own venv: it pins packaging<24, which Poetry's venv cannot share.
+CHECKOV_VERSION ?= 3.3.30
+LINT_VENV := .venv-lint
+
+$(LINT_VENV)/.checkov-$(CHECKOV_VERSION):
+	@py=$$(scripts/find-python.sh) && echo "installing checkov $(CHECKOV_VERSION) into $(LINT_VENV)" && \
+	  rm -rf $(LINT_VENV) && "$$py" -m venv $(LINT_VENV) && $(LINT_VENV)/bin/pip install -q "checkov==$(CHECKOV_VERSION)"
+	@touch $@
+
+k8s-check: install $(LINT_VENV)/.checkov-$(CHECKOV_VERSION)  ## render k8s overlays; kubernetes-validate, yamllint, checkov, hadolint
+	CHECKOV=$(LINT_VENV)/bin/checkov scripts/k8s-check.sh
+
+test: install services lint typecheck k8s-check pytest  ## everything CI runs
 
 clean:  ## remove the virtual environments
-	rm -rf $(VENV) $(TOOLS)
+	rm -rf $(VENV) $(TOOLS) $(LINT_VENV)
