@@ -16,7 +16,6 @@ from config_sync_service.core.logging import configure_logging, get_logger
 app = typer.Typer(
     name="config-sync",
     help="Keeps voice agents on Pipecat Cloud in step with their configuration in Postgres.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
@@ -50,8 +49,9 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
 ) -> None:
     """Keeps voice agents on Pipecat Cloud in step with their configuration in Postgres."""
@@ -59,6 +59,9 @@ def root(
         from config_sync_service import __version__
 
         print(f"config-sync {__version__}")
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
         raise typer.Exit(0)
 
 
@@ -72,6 +75,79 @@ def migrate(revision: str = typer.Argument("head", help="Alembic revision to upg
     migrations.upgrade(settings.database_url, revision)
     get_logger("config_sync.migrate").info("migrate.done", revision=revision)
     print(f"config-sync: database schema is at revision {revision}")
+
+
+@app.command()
+def serve(
+    config: str = typer.Option("gunicorn.conf.py", help="gunicorn configuration file."),
+    workers: int | None = typer.Option(None, help="Worker processes (default: WEB_CONCURRENCY or 2)."),
+) -> None:
+    """Run the daemon in production: gunicorn managing uvicorn workers."""
+    import os
+
+    settings_or_exit()  # fail here, with one line, rather than in every worker
+    argv = ["gunicorn", "-c", config, "config_sync_service.main:app"]
+    if workers is not None:
+        argv += ["--workers", str(workers)]
+    os.execvp(argv[0], argv)  # noqa: S606  (gunicorn replaces this process, so signals reach it)
+
+
+@app.command()
+@friendly_errors
+def publish(
+    agent_id: str = typer.Argument(..., help="The agent's UUID."),
+    version: int = typer.Argument(..., help="The configuration version (>= 1)."),
+    change_type: str = typer.Argument(..., help="CONTEXT_UPDATE, FULL_SYNC, PROVISION or DEPROVISION."),
+) -> None:
+    """Publish one change message on UPDATES_CHANNEL (what the backend does after a commit)."""
+    import asyncio
+    import json
+
+    from config_sync_service.dev import publish as publish_message
+    from config_sync_service.schemas.messages import ChangeMessage, Rejection, parse_message
+
+    settings = settings_or_exit()
+    parsed = parse_message(json.dumps({"agent_id": agent_id, "version": version, "change_type": change_type}))
+    if isinstance(parsed, Rejection):
+        print(f"config-sync: not published: {parsed.detail}", file=sys.stderr)
+        raise typer.Exit(2)
+    assert isinstance(parsed, ChangeMessage)
+    receivers = asyncio.run(publish_message(settings, parsed.agent_id, parsed.version, parsed.change_type))
+    print(f"published {parsed.to_json()} on {settings.updates_channel} to {receivers} subscriber(s)")
+
+
+@app.command()
+@friendly_errors
+def dev(
+    port: int = typer.Option(8000, help="Port of the daemon's HTTP surface."),
+    emulator_port: int = typer.Option(8765, help="Port of the built-in Pipecat Cloud emulator."),
+    deploy_delay: float = typer.Option(2.0, help="Seconds the emulator takes to make a deployment ready."),
+    use_emulator: bool = typer.Option(True, "--emulator/--no-emulator", help="Start the built-in emulator."),
+) -> None:
+    """What `make run` calls: migrate, start the emulator, add demo agents, run the daemon and watch them sync."""
+    import asyncio
+
+    from config_sync_service.db import migrate as migrations
+    from config_sync_service.dev import run_dev
+
+    settings = settings_or_exit()
+    migrations.upgrade(settings.database_url)
+    print("config-sync dev: database migrated", flush=True)
+    server = None
+    if use_emulator:
+        from config_sync_service.emulator.server import EmulatorServer, dev_config
+
+        server = EmulatorServer(dev_config(deploy_delay_s=deploy_delay), port=emulator_port)
+        server.start()
+        print(f"config-sync dev: Pipecat Cloud emulator on {server.url} (calls: {server.url}/_emulator/calls)")
+        settings = settings.model_copy(update=server.client_settings() | {"deploy_poll_interval_s": 0.5})
+    try:
+        asyncio.run(run_dev(settings, port=port))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from config_sync_service.core.config import Settings, load_settings
 from config_sync_service.db import migrate
 from config_sync_service.db.session import SessionFactory, create_engine, create_session_factory
+from tests.helpers import RedisServer
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -107,3 +108,14 @@ async def redis(test_names: dict[str, str]) -> AsyncIterator[aioredis.Redis]:
     yield client
     await client.delete(test_names["dlq_key"])
     await client.aclose()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A test-owned redis-server on its own port (tests stop and restart it)."""
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()

@@ -61,6 +61,7 @@ class SecretRedactor:
         return value
 
     def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+        event_dict.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
         for key in list(event_dict):
             if key != "event" and is_secret_name(key):
                 event_dict[key] = REDACTED

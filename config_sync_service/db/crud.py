@@ -231,3 +231,59 @@ async def list_drifted_agents(session: AsyncSession, *, limit: int | None = None
 async def count_agents_by_status(session: AsyncSession) -> dict[str, int]:
     rows = (await session.execute(select(Agent.sync_status, sa.func.count()).group_by(Agent.sync_status))).all()
     return {str(status): int(n) for status, n in rows}
+
+
+async def claim_agent(session: AsyncSession, *, agent_id: uuid.UUID, owner: str, lease_s: float) -> bool:
+    """Take (or extend) the lease on an agent; False when another live process holds it.
+
+    Processes never share a worker, so the lease is what keeps two of them from syncing one agent at once.
+    A crashed holder's lease simply expires.
+    """
+    result = await session.execute(
+        sa.update(Agent)
+        .where(
+            col(Agent.id) == agent_id,
+            sa.or_(
+                col(Agent.lease_owner).is_(None),
+                col(Agent.lease_owner) == owner,
+                col(Agent.lease_expires_at) < sa.func.now(),
+            ),
+        )
+        .values(lease_owner=owner, lease_expires_at=sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, lease_s))
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def release_claim(
+    session: AsyncSession,
+    *,
+    agent_id: uuid.UUID,
+    owner: str,
+    seen_version: int | None,
+    seen_desired_state: DesiredState,
+) -> bool:
+    """Give the lease back, unless the agent changed while we held it (then keep it and go again: False).
+
+    A process that lost the claim drops its copy of a message; this check, atomic with the release, is
+    what guarantees the holder sees any version committed before that copy was dropped.
+    """
+    newer = sa.exists().where(
+        col(AgentConfiguration.agent_id) == agent_id,
+        col(AgentConfiguration.is_active).is_(True),
+        col(AgentConfiguration.version) > (seen_version or 0),
+    )
+    result = await session.execute(
+        sa.update(Agent)
+        .where(
+            col(Agent.id) == agent_id,
+            col(Agent.lease_owner) == owner,
+            col(Agent.desired_state) == seen_desired_state,
+            sa.not_(newer),
+        )
+        .values(lease_owner=None, lease_expires_at=None)
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        return True
+    # a lease taken over after expiry is not ours to keep; only a change should make us go again
+    holder = await session.execute(select(Agent.lease_owner).where(col(Agent.id) == agent_id))
+    return holder.scalar_one_or_none() != owner

@@ -1,0 +1,80 @@
+"""Demo agents for `config-sync dev` (idempotent: existing agents are left as they are)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from config_sync_service.db import crud
+from config_sync_service.db.session import SessionFactory, transaction
+
+DEMO_AGENTS: list[dict[str, Any]] = [
+    {
+        "name": "Support line",
+        "pipecat_agent_name": "demo-support",
+        "deployment": {
+            "image": "dailyco/pipecat-agent:1.0",
+            "agent_profile": "agent-1x",
+            "min_agents": 0,
+            "max_agents": 2,
+        },
+        "llm_context": {
+            "system_prompt": "You are the support agent of Acme Corp. Be brief and friendly.",
+            "greeting": "Hi, this is Acme support. How can I help?",
+            "voice_id": "tiffany",
+            "tools": ["get_current_weather", "end_call", "transfer_call"],
+            "transfer_number": "+15555550100",
+        },
+    },
+    {
+        "name": "Weather concierge",
+        "pipecat_agent_name": "demo-weather",
+        "deployment": {"image": "dailyco/pipecat-agent:1.0", "agent_profile": "agent-1x", "max_agents": 1},
+        "llm_context": {
+            "system_prompt": "You tell callers the weather anywhere in the world.",
+            "voice_id": "matthew",
+            "tools": ["get_current_weather", "end_call"],
+        },
+    },
+    {
+        "name": "Booking assistant",
+        "pipecat_agent_name": "demo-booking",
+        "deployment": {
+            "image": "dailyco/pipecat-agent:1.0",
+            "agent_profile": "agent-2x",
+            "min_agents": 1,
+            "max_agents": 3,
+            "krisp_viva_audio_filter": "tel",
+        },
+        "llm_context": {
+            "system_prompt": "You book table reservations for Chez Pipecat.",
+            "voice_id": "amy",
+            "tools": ["end_call"],
+            "guardrails": ["Never take payment details over the phone."],
+        },
+    },
+]
+
+
+async def ensure_demo_agents(sessions: SessionFactory) -> list[tuple[uuid.UUID, str, int]]:
+    """Create the demo agents that are missing; return (id, pipecat name, active version) for each."""
+    from sqlmodel import select
+
+    from config_sync_service.db.models import Agent
+
+    found: list[tuple[uuid.UUID, str, int]] = []
+    async with transaction(sessions) as s:
+        for demo in DEMO_AGENTS:
+            existing = (
+                await s.execute(select(Agent).where(Agent.pipecat_agent_name == demo["pipecat_agent_name"]))
+            ).scalar_one_or_none()
+            agent = existing or await crud.create_agent(
+                s, name=demo["name"], pipecat_agent_name=demo["pipecat_agent_name"]
+            )
+            config = await crud.get_active_configuration(s, agent_id=agent.id)
+            if config is None:
+                config = await crud.add_configuration(
+                    s, agent_id=agent.id, deployment=demo["deployment"], llm_context=demo["llm_context"]
+                )
+            found.append((agent.id, agent.pipecat_agent_name, config.version))
+    return found

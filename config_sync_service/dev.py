@@ -1,0 +1,98 @@
+"""`config-sync dev`: the emulator, demo agents and the daemon in one process, narrating each agent's status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from typing import Any
+
+import redis.asyncio as aioredis
+import uvicorn
+
+from config_sync_service.core.config import Settings
+from config_sync_service.db import crud
+from config_sync_service.demo import ensure_demo_agents
+from config_sync_service.main import create_app
+from config_sync_service.schemas.messages import ChangeMessage, ChangeType
+
+
+async def publish(settings: Settings, agent_id: uuid.UUID, version: int, change_type: ChangeType) -> int:
+    """Publish one change message; returns how many subscribers received it."""
+    message = ChangeMessage(agent_id=agent_id, version=version, change_type=change_type)
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        return int(await client.publish(settings.updates_channel, message.to_json()))
+    finally:
+        await client.aclose()
+
+
+async def _narrate(settings: Settings, runtime_ready: asyncio.Event, agents: list[tuple[uuid.UUID, str, int]]) -> None:
+    await runtime_ready.wait()
+    from config_sync_service.db.session import create_engine, create_session_factory
+
+    engine = create_engine(settings, application_name="config-sync-dev-narrator")
+    sessions = create_session_factory(engine)
+    seen: dict[uuid.UUID, tuple[str, Any]] = {}
+    started = time.monotonic()
+    try:
+        while True:
+            async with sessions() as s:
+                for agent_id, name, _ in agents:
+                    agent = await crud.get_agent_details(s, agent_id=agent_id)
+                    if agent is None:
+                        continue
+                    state = (agent.sync_status.value, agent.synced_version)
+                    if seen.get(agent_id) != state:
+                        seen[agent_id] = state
+                        error = f"  ({agent.last_error_message})" if agent.last_error_message else ""
+                        print(
+                            f"  {time.monotonic() - started:6.2f}s  {name:<16} {state[0]:<14} "
+                            f"synced_version={state[1]}{error}",
+                            flush=True,
+                        )
+            await asyncio.sleep(0.1)
+    finally:
+        await engine.dispose()
+
+
+async def run_dev(settings: Settings, *, port: int) -> None:
+    """Start the daemon on `port`, provision the demo agents, and narrate their status until interrupted."""
+    from config_sync_service.db.session import create_engine, create_session_factory
+
+    db = create_engine(settings, application_name="config-sync-dev")
+    agents = await ensure_demo_agents(create_session_factory(db))
+    await db.dispose()
+
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await serving
+            return
+        await asyncio.sleep(0.05)
+    runtime = app.state.runtime
+    await asyncio.wait_for(runtime.engine.reconciler.first_sweep_done.wait(), timeout=30)
+    ready = asyncio.Event()
+    narrator = asyncio.create_task(_narrate(settings, ready, agents))
+    print(f"\nconfig-sync dev: daemon on http://127.0.0.1:{port} (/healthz /readyz /status)", flush=True)
+    print("Publishing PROVISION for the demo agents; watch them move PENDING → DEPLOYING → SYNCED:", flush=True)
+    ready.set()
+    for agent_id, _, version in agents:
+        await publish(settings, agent_id, version, ChangeType.PROVISION)
+    first = agents[0]
+    print(
+        "\nTo publish a change yourself (in another shell, same DATABASE_URL/REDIS_URL):\n"
+        f"  config-sync publish {first[0]} {first[2]} CONTEXT_UPDATE\n"
+        f"  curl -s http://127.0.0.1:{port}/status | python -m json.tool\n"
+        "Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    try:
+        await serving
+    finally:
+        narrator.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await narrator

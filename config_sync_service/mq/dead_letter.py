@@ -1,0 +1,93 @@
+"""The dead-letter list (DESIGN §6): a capped Redis list of what config-sync could not use, newest first."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from config_sync_service.core.logging import scrub
+
+MAX_RAW_CHARS = 4096  # a 1 MiB junk payload is kept as its head, with its size
+
+
+def writer_id() -> str:
+    """Which process wrote an entry: `host:pid`."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(slots=True)
+class DeadLetterEntry:
+    """One dead letter. `reason` is a stable code (`not_json`, `unknown_agent`, `permanent_error`, …)."""
+
+    reason: str
+    error_class: str
+    error_message: str
+    raw: str | None = None
+    raw_size: int | None = None
+    agent_id: str | None = None
+    version: Any = None
+    change_type: Any = None
+    attempts: int = 1
+    first_failure_at: float = field(default_factory=time.time)
+    last_failure_at: float = field(default_factory=time.time)
+    dead_at: float = field(default_factory=time.time)
+    writer: str = field(default_factory=writer_id)
+    replay_count: int = 0
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @classmethod
+    def from_raw(cls, raw: bytes | str | None, **fields: Any) -> DeadLetterEntry:
+        """An entry keeping at most `MAX_RAW_CHARS` of the payload (decoded leniently) and its byte size."""
+        if raw is None:
+            return cls(**fields)
+        data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+        text = data[:MAX_RAW_CHARS].decode("utf-8", "backslashreplace")
+        return cls(raw=text, raw_size=len(data), **fields)
+
+    def to_json(self) -> str:
+        payload = asdict(self)
+        payload["error_message"] = scrub(self.error_message)
+        return json.dumps(payload, default=str)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> DeadLetterEntry:
+        data = json.loads(text)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+class DeadLetterQueue:
+    """`LPUSH` + `LTRIM` to `max_len`; index 0 is the newest entry."""
+
+    def __init__(self, redis: aioredis.Redis, *, key: str, max_len: int) -> None:
+        self.redis = redis
+        self.key = key
+        self.max_len = max_len
+
+    async def push(self, entry: DeadLetterEntry) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lpush(self.key, entry.to_json())
+            pipe.ltrim(self.key, 0, self.max_len - 1)
+            await pipe.execute()
+
+    async def depth(self) -> int:
+        return int(await self.redis.llen(self.key))
+
+    async def entries(self, start: int = 0, stop: int = -1) -> list[DeadLetterEntry]:
+        """Entries from index `start` to `stop` inclusive (newest first); a snapshot of the list."""
+        raw = await self.redis.lrange(self.key, start, stop)
+        return [DeadLetterEntry.from_json(item) for item in raw]
+
+    async def remove(self, entry_id: str) -> bool:
+        """Remove one entry by id (replay and purge use this, so concurrent pushes are never lost)."""
+        for raw in await self.redis.lrange(self.key, 0, -1):
+            if DeadLetterEntry.from_json(raw).id == entry_id:
+                return bool(await self.redis.lrem(self.key, 1, raw.decode() if isinstance(raw, bytes) else raw))
+        return False

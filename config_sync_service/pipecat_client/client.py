@@ -1,0 +1,262 @@
+"""The async Pipecat Cloud client: one pooled `httpx.AsyncClient` per process, typed calls, typed errors.
+
+Retries here are short and only for what a moment may fix: transport errors, timeouts and 5xx
+(`attempts` tries, exponential backoff with jitter, via tenacity). A 429 is raised at once as
+`PipecatRateLimitError(retry_after=…)`: the processor owns longer backoff and honours `Retry-After`.
+The private key authenticates `/agents…` and `/secrets…`; the public key `/public/…`. Keys never
+appear in logs, exceptions or `repr`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import httpx
+from pydantic import SecretStr
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from config_sync_service.core.config import Settings
+from config_sync_service.core.logging import get_logger
+from config_sync_service.pipecat_client.errors import (
+    PipecatApiError,
+    PipecatAuthError,
+    PipecatConflictError,
+    PipecatNotFoundError,
+    PipecatServerError,
+    PipecatTransportError,
+    PipecatValidationError,
+    error_for,
+)
+from config_sync_service.pipecat_client.models import AgentSpec, AgentStatus, SecretSetInfo, SessionInfo
+
+log = get_logger("config_sync.pipecat_client")
+CallHook = Callable[[str, str, float], None]
+SESSION_PAGE = 100
+
+
+def _secret(value: SecretStr | str | None) -> SecretStr | None:
+    return value if isinstance(value, SecretStr) or value is None else SecretStr(value)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class PipecatCloudClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: SecretStr | str,
+        public_api_key: SecretStr | str | None = None,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 20.0,
+        attempts: int = 3,
+        on_call: CallHook | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = _secret(api_key)
+        self._public_key = _secret(public_api_key)
+        self.attempts = attempts
+        self.on_call = on_call
+        timeout = httpx.Timeout(connect=connect_timeout_s, read=read_timeout_s, write=read_timeout_s, pool=5.0)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            headers={"User-Agent": "config-sync"},
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, on_call: CallHook | None = None) -> PipecatCloudClient:
+        return cls(
+            base_url=settings.pipecat_api_base,
+            api_key=settings.pipecat_api_key or SecretStr(""),
+            public_api_key=settings.pipecat_public_api_key,
+            connect_timeout_s=settings.pipecat_connect_timeout_s,
+            read_timeout_s=settings.pipecat_read_timeout_s,
+            attempts=settings.pipecat_http_attempts,
+            on_call=on_call,
+        )
+
+    def __repr__(self) -> str:
+        return f"PipecatCloudClient(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> PipecatCloudClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- transport ---------------------------------------------------------------------------------------
+    async def _request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        public: bool = False,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        key = self._public_key if public else self._api_key
+        if key is None or not key.get_secret_value():
+            kind = "PIPECAT_PUBLIC_API_KEY" if public else "PIPECAT_API_KEY"
+            raise PipecatAuthError(f"{kind} is not configured", code="NO_KEY")
+        headers = {"Authorization": f"Bearer {key.get_secret_value()}"}
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential_jitter(initial=0.2, max=2.0),
+            retry=retry_if_exception_type((PipecatTransportError, PipecatServerError)),
+            reraise=True,
+            before_sleep=lambda state: log.warning(
+                "pipecat.retry",
+                operation=operation,
+                attempt=state.attempt_number,
+                error_class=type(state.outcome.exception()).__name__ if state.outcome else None,
+            ),
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._once(operation, method, path, headers=headers, json=json, params=params)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str],
+        json: Any,
+        params: Mapping[str, Any] | None,
+    ) -> Any:
+        started = time.monotonic()
+        outcome = "error"
+        try:
+            response = await self._http.request(method, path, headers=headers, json=json, params=params)
+            outcome = str(response.status_code)
+        except httpx.TransportError as exc:
+            outcome = type(exc).__name__
+            raise PipecatTransportError(f"{method} {path}: {type(exc).__name__}") from None
+        finally:
+            if self.on_call is not None:
+                self.on_call(operation, outcome, time.monotonic() - started)
+        if response.status_code == 204:
+            return None
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        if response.is_success:
+            return body
+        raise error_for(response.status_code, body, _retry_after(response))
+
+    # --- agents ------------------------------------------------------------------------------------------
+    async def provision_agent(self, spec: AgentSpec) -> AgentStatus:
+        data = await self._request("createService", "POST", "/agents", json=spec.to_create_body())
+        return AgentStatus.from_service(data)
+
+    async def update_full_config(self, spec: AgentSpec, *, force_redeploy: bool = True) -> AgentStatus:
+        body = spec.to_update_body(force_redeploy=force_redeploy)
+        data = await self._request("updateService", "POST", f"/agents/{spec.service_name}", json=body)
+        return AgentStatus.from_service(data)
+
+    async def get_agent_status(self, name: str) -> AgentStatus:
+        return AgentStatus.from_service(await self._request("getService", "GET", f"/agents/{name}"))
+
+    async def deprovision_agent(self, name: str) -> bool:
+        """True when deleted now, False when it was already gone (404 counts as done)."""
+        try:
+            await self._request("deleteService", "DELETE", f"/agents/{name}")
+        except PipecatNotFoundError:
+            return False
+        return True
+
+    # --- secrets -----------------------------------------------------------------------------------------
+    async def upsert_secret_set(self, name: str, secrets: Mapping[str, str], *, region: str | None = None) -> None:
+        body: dict[str, Any] = {"secrets": [{"secretKey": k, "secretValue": v} for k, v in secrets.items()]}
+        if region is not None:
+            body["region"] = region
+        await self._request("upsertSecretSet", "PUT", f"/secrets/{name}", json=body)
+
+    async def get_secret_set(self, name: str) -> SecretSetInfo:
+        data = await self._request("getSecretSet", "GET", f"/secrets/{name}")
+        keys = [s.get("fieldName") for s in data.get("secrets", []) if isinstance(s, dict)]
+        return SecretSetInfo.model_validate({**data, "name": name, "keys": [k for k in keys if k]})
+
+    async def wait_secret_set_ready(self, name: str, *, timeout_s: float, interval_s: float = 0.1) -> SecretSetInfo:
+        """Poll until the set is `ready`; `failed` is permanent, still `pending` at the deadline is a conflict."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            info = await self.get_secret_set(name)
+            if info.status == "ready":
+                return info
+            if info.status == "failed":
+                raise PipecatValidationError(
+                    f"secret set {name} failed: {info.error_message or 'unknown'}", code="SECRET_SET_FAILED"
+                )
+            if time.monotonic() >= deadline:
+                raise PipecatConflictError(
+                    f"secret set {name} still {info.status} after {timeout_s:.0f} s", status=409, code="CONFLICT"
+                )
+            await asyncio.sleep(interval_s)
+
+    async def delete_secret_set(self, name: str) -> bool:
+        try:
+            await self._request("deleteSecretSet", "DELETE", f"/secrets/{name}")
+        except PipecatNotFoundError:
+            return False
+        return True
+
+    # --- sessions ----------------------------------------------------------------------------------------
+    async def list_sessions(
+        self, name: str, *, status: Literal["active", "ended", "all"] = "active"
+    ) -> list[SessionInfo]:
+        """Every session of the agent in that state, following limit/offset pages; 404 if the agent is unknown."""
+        found: list[SessionInfo] = []
+        while True:
+            params = {"status": status, "limit": SESSION_PAGE, "offset": len(found)}
+            data = await self._request("listSessions", "GET", f"/agents/{name}/sessions", params=params)
+            page = [SessionInfo.model_validate(s) for s in data.get("sessions", [])]
+            found.extend(page)
+            if not page or len(found) >= int(data.get("total_count", len(found))):
+                return found
+
+    async def stop_session(self, name: str, session_id: str) -> bool:
+        try:
+            await self._request("stopSession", "DELETE", f"/agents/{name}/sessions/{session_id}")
+        except PipecatNotFoundError:
+            return False
+        return True
+
+    async def send_context_update(self, name: str, session_id: str, context: Mapping[str, Any]) -> dict[str, Any]:
+        """`POST /public/{name}/sessions/{id}/context` through the Session API; the bot's answer is returned."""
+        data = await self._request(
+            "sessionContext", "POST", f"/public/{name}/sessions/{session_id}/context", public=True, json=dict(context)
+        )
+        return data if isinstance(data, dict) else {"response": data}
+
+    async def start_session(
+        self, name: str, *, body: Any = None, create_daily_room: bool = False, transport: str | None = None
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {"createDailyRoom": create_daily_room}
+        if body is not None:
+            request["body"] = body
+        if transport is not None:
+            request["transport"] = transport
+        data = await self._request("startSession", "POST", f"/public/{name}/start", public=True, json=request)
+        return data if isinstance(data, dict) else {}
+
+
+__all__ = ["PipecatApiError", "PipecatCloudClient"]

@@ -1,0 +1,146 @@
+"""The sync engine of one process: intake of payloads, the keyed queue, its workers, the reconciler."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from config_sync_service.core.config import Settings
+from config_sync_service.core.logging import get_logger
+from config_sync_service.db.session import SessionFactory
+from config_sync_service.mq.dead_letter import DeadLetterEntry, DeadLetterQueue, writer_id
+from config_sync_service.pipecat_client.client import PipecatCloudClient
+from config_sync_service.processing.backoff import RetryBudget, backoff_delay
+from config_sync_service.processing.operations import Operations
+from config_sync_service.processing.processor import Hint, Processor
+from config_sync_service.processing.queue import ShutDownError, WorkQueue
+from config_sync_service.processing.reconciler import Reconciler
+from config_sync_service.processing.stats import Stats
+from config_sync_service.schemas.messages import Rejection, parse_message
+
+log = get_logger("config_sync.engine")
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sessions: SessionFactory,
+        client: PipecatCloudClient,
+        dead_letters: DeadLetterQueue,
+    ) -> None:
+        self.settings = settings
+        self.dlq = dead_letters
+        self.stats = Stats()
+        self.queue: WorkQueue[uuid.UUID] = WorkQueue()
+        self.hints: dict[uuid.UUID, Hint] = {}
+        self.budget = RetryBudget(rate_per_s=settings.retry_budget_per_s, burst=settings.retry_budget_burst)
+        self.owner = f"{writer_id()}:{uuid.uuid4().hex[:6]}"
+        self.processor = Processor(
+            settings=settings,
+            sessions=sessions,
+            operations=Operations(client, secret_ready_timeout_s=settings.secret_set_ready_timeout_s),
+            dead_letters=dead_letters,
+            budget=self.budget,
+            stats=self.stats,
+            owner=self.owner,
+        )
+        self.reconciler = Reconciler(
+            sessions=sessions, enqueue=self.queue.add, interval_s=settings.reconcile_interval_s
+        )
+        self._workers: list[asyncio.Task[None]] = []
+        self._reconciler_task: asyncio.Task[None] | None = None
+
+    # --- intake --------------------------------------------------------------------------------------------
+    async def handle_payload(self, raw: bytes) -> None:
+        """Validate one payload from the channel; queue its agent or dead-letter it. Never raises."""
+        self.stats.count("received")
+        parsed = parse_message(raw)
+        if isinstance(parsed, Rejection):
+            await self._reject(raw, parsed)
+            return
+        self.submit(parsed.agent_id, Hint(parsed, raw))
+
+    def submit(self, agent_id: uuid.UUID, hint: Hint | None = None) -> None:
+        if hint is not None:
+            previous = self.hints.get(agent_id)
+            if previous is not None and previous.force and not hint.force:
+                hint = Hint(hint.message, hint.raw, force=True)
+            self.hints[agent_id] = hint
+        self.queue.add(agent_id)
+
+    async def _reject(self, raw: bytes, rejection: Rejection) -> None:
+        self.stats.count("invalid")
+        log.warning(
+            "message.rejected",
+            reason=rejection.reason.value,
+            detail=rejection.detail,
+            agent_id=rejection.agent_id,
+            size=len(raw),
+        )
+        entry = DeadLetterEntry.from_raw(
+            raw,
+            reason=rejection.reason.value,
+            error_class="InvalidMessage",
+            error_message=rejection.detail,
+            agent_id=rejection.agent_id,
+            version=rejection.version if isinstance(rejection.version, int | str | None) else str(rejection.version),
+            change_type=rejection.change_type if isinstance(rejection.change_type, str) else None,
+        )
+        try:
+            await self.dlq.push(entry)
+            self.stats.count("dead_lettered")
+        except Exception as exc:  # Redis down: the rejection is logged above; nothing else is lost
+            log.error("dlq.push_failed", error=f"{type(exc).__name__}: {exc}")
+
+    # --- workers -------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"sync-worker-{i}") for i in range(self.settings.max_concurrency)
+        ]
+        self._reconciler_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
+
+    @property
+    def alive(self) -> bool:
+        running = [t for t in self._workers if not t.done()]
+        return bool(running) and self._reconciler_task is not None and not self._reconciler_task.done()
+
+    async def _work(self) -> None:
+        failures = 0
+        while True:
+            try:
+                agent_id = await self.queue.get()
+            except ShutDownError:
+                return
+            hint = self.hints.pop(agent_id, None)
+            try:
+                result = await self.processor.process(agent_id, hint)
+                failures = 0
+                if result.requeue_after is not None:
+                    self.queue.add_after(agent_id, result.requeue_after)
+            except Exception as exc:  # database gone, a bug: log, back off, try the agent again later
+                failures += 1
+                self.stats.count("errors")
+                self.stats.error(agent_id=str(agent_id), error_class=type(exc).__name__, message=str(exc)[:500])
+                log.exception("sync.crashed", agent_id=str(agent_id))
+                if hint is not None:
+                    self.hints.setdefault(agent_id, hint)
+                self.queue.add_after(agent_id, backoff_delay(failures, base_s=0.5, cap_s=10.0))
+            finally:
+                self.queue.done(agent_id)
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop handing out work, let in-flight syncs finish for up to `grace_s`, then cancel the rest."""
+        self.queue.shut_down()
+        if self._reconciler_task is not None:
+            self._reconciler_task.cancel()
+        in_flight = self.queue.in_flight
+        if self._workers:
+            _, pending = await asyncio.wait(self._workers, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            log.info("engine.stopped", finished=in_flight - len(pending), cancelled=len(pending))
+        if self._reconciler_task is not None:
+            await asyncio.gather(self._reconciler_task, return_exceptions=True)

@@ -1,0 +1,113 @@
+"""The Pipecat Cloud side of each operation (DESIGN §4). No database access here: callers hold no connection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from config_sync_service.core.logging import get_logger
+from config_sync_service.pipecat_client.client import PipecatCloudClient
+from config_sync_service.pipecat_client.errors import (
+    PipecatAuthError,
+    PipecatNotFoundError,
+    PipecatValidationError,
+)
+from config_sync_service.pipecat_client.models import AgentSpec, AgentStatus
+from config_sync_service.schemas.agent_config import DeploymentConfig
+
+log = get_logger("config_sync.operations")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Everything an operation needs about one agent at one version."""
+
+    name: str
+    set_name: str
+    version: int
+    deployment: DeploymentConfig
+    secret_values: dict[str, str]
+    llm_context: dict[str, Any]
+    default_image: str
+    default_region: str | None
+
+    def spec(self) -> AgentSpec:
+        d = self.deployment
+        return AgentSpec(
+            service_name=self.name,
+            image=d.image or self.default_image,
+            secret_set=self.set_name,
+            region=d.region or self.default_region,
+            agent_profile=d.agent_profile,
+            min_agents=d.min_agents,
+            max_agents=d.max_agents,
+            krisp_viva_audio_filter=d.krisp_viva_audio_filter,
+            max_session_duration=d.max_session_duration,
+            image_pull_secret_set=d.image_pull_secret_set,
+        )
+
+
+class Operations:
+    def __init__(self, client: PipecatCloudClient, *, secret_ready_timeout_s: float) -> None:
+        self.client = client
+        self.secret_ready_timeout_s = secret_ready_timeout_s
+
+    async def _write_secrets(self, target: Target) -> None:
+        await self.client.upsert_secret_set(target.set_name, target.secret_values, region=target.deployment.region)
+        await self.client.wait_secret_set_ready(target.set_name, timeout_s=self.secret_ready_timeout_s)
+
+    async def provision(self, target: Target) -> AgentStatus:
+        """Secret set, then the agent; an agent that already exists is updated instead (converge, not fail)."""
+        await self._write_secrets(target)
+        try:
+            return await self.client.provision_agent(target.spec())
+        except PipecatValidationError as exc:
+            if "exist" not in exc.message.lower():
+                raise
+            log.info("provision.exists_updating", agent=target.name)
+            return await self.client.update_full_config(target.spec(), force_redeploy=True)
+
+    async def update(self, target: Target, *, push_context: bool) -> AgentStatus:
+        """FULL_SYNC / CONTEXT_UPDATE: secrets, live context into running sessions, then a rolling redeploy."""
+        await self._write_secrets(target)
+        if push_context:
+            await self.push_context(target)
+        try:
+            return await self.client.update_full_config(target.spec(), force_redeploy=True)
+        except PipecatNotFoundError:
+            log.warning("update.agent_missing_provisioning", agent=target.name)
+            return await self.client.provision_agent(target.spec())
+
+    async def push_context(self, target: Target) -> int:
+        """Send the new context into every active session (the bot applies it without a restart)."""
+        try:
+            sessions = await self.client.list_sessions(target.name, status="active")
+        except PipecatNotFoundError:
+            return 0
+        body = {"version": target.version, "llm_context": target.llm_context}
+        pushed = 0
+        for session in sessions:
+            try:
+                await self.client.send_context_update(target.name, session.session_id, body)
+                pushed += 1
+            except PipecatNotFoundError:
+                continue  # the session ended meanwhile
+            except PipecatAuthError as exc:
+                log.warning("context.push_skipped", agent=target.name, error=str(exc))
+                break
+        return pushed
+
+    async def deprovision(self, *, name: str, set_name: str) -> int:
+        """Delete the agent, stop its sessions (deleting an agent does not end them), delete the secret set."""
+        try:
+            sessions = await self.client.list_sessions(name, status="active")
+        except PipecatNotFoundError:
+            sessions = []
+        await self.client.deprovision_agent(name)
+        for session in sessions:
+            await self.client.stop_session(name, session.session_id)
+        await self.client.delete_secret_set(set_name)
+        return len(sessions)
+
+    async def status(self, name: str) -> AgentStatus:
+        return await self.client.get_agent_status(name)

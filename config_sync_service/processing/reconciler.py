@@ -1,0 +1,67 @@
+"""The sweep: find every agent whose Pipecat state may disagree with Postgres and queue it (DESIGN §5).
+
+Runs at startup, after every (re)subscribe (Pub/Sub lost what was published meanwhile) and every
+`RECONCILE_INTERVAL_S` with ±20 % jitter, so that replicas do not sweep in lockstep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from config_sync_service.core.logging import get_logger
+from config_sync_service.db import crud
+from config_sync_service.db.session import SessionFactory
+
+log = get_logger("config_sync.reconciler")
+SWEEP_BATCH = 5000
+
+
+class Reconciler:
+    def __init__(self, *, sessions: SessionFactory, enqueue: Callable[[uuid.UUID], None], interval_s: float) -> None:
+        self.sessions = sessions
+        self.enqueue = enqueue
+        self.interval_s = interval_s
+        self.first_sweep_done = asyncio.Event()
+        self.last_sweep_at: float | None = None
+        self.last_sweep_queued = 0
+        self.sweeps = 0
+        self._requested = asyncio.Event()
+
+    def request_sweep(self) -> None:
+        """Ask for a sweep as soon as possible (the listener calls this after each subscribe)."""
+        self._requested.set()
+
+    async def sweep(self) -> int:
+        """Queue every drifted agent; returns how many."""
+        started = time.monotonic()
+        async with self.sessions() as s:
+            drifted = await crud.list_drifted_agents(s, limit=SWEEP_BATCH)
+        for agent in drifted:
+            self.enqueue(agent.agent_id)
+        self.sweeps += 1
+        self.last_sweep_at = time.time()
+        self.last_sweep_queued = len(drifted)
+        self.first_sweep_done.set()
+        log.info("sweep.done", queued=len(drifted), duration_s=round(time.monotonic() - started, 3))
+        return len(drifted)
+
+    async def run(self) -> None:
+        self._requested.set()  # the startup sweep
+        while True:
+            delay = self.interval_s * random.uniform(0.8, 1.2)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._requested.wait(), timeout=delay)
+            self._requested.clear()
+            try:
+                await self.sweep()
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("sweep.failed", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(min(5.0, self.interval_s))
+                self._requested.set()

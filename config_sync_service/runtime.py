@@ -1,0 +1,79 @@
+"""The daemon's parts, assembled once per process: pools, Pipecat client, engine, listener."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from config_sync_service.core.config import Settings
+from config_sync_service.core.logging import get_logger
+from config_sync_service.db.session import SessionFactory, create_engine, create_session_factory
+from config_sync_service.mq.dead_letter import DeadLetterQueue
+from config_sync_service.mq.listener import Listener
+from config_sync_service.pipecat_client.client import PipecatCloudClient
+from config_sync_service.processing.engine import SyncEngine
+
+log = get_logger("config_sync.runtime")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: AsyncEngine
+    sessions: SessionFactory
+    redis: aioredis.Redis
+    client: PipecatCloudClient
+    dead_letters: DeadLetterQueue
+    engine: SyncEngine
+    listener: Listener
+    started_at: float = field(default_factory=time.time)
+    listener_task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        db = create_engine(settings)
+        sessions = create_session_factory(db)
+        redis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+        client = PipecatCloudClient.from_settings(settings)
+        dead_letters = DeadLetterQueue(redis, key=settings.dlq_key, max_len=settings.dlq_max)
+        engine = SyncEngine(settings=settings, sessions=sessions, client=client, dead_letters=dead_letters)
+        listener = Listener(
+            redis_url=settings.redis_url,
+            channel=settings.updates_channel,
+            on_payload=engine.handle_payload,
+            on_subscribed=engine.reconciler.request_sweep,
+        )
+        return cls(settings, db, sessions, redis, client, dead_letters, engine, listener)
+
+    def start(self) -> None:
+        self.engine.start()
+        self.listener_task = asyncio.create_task(self.listener.run(), name="listener")
+        log.info(
+            "daemon.started",
+            owner=self.engine.owner,
+            concurrency=self.settings.max_concurrency,
+            channel=self.settings.updates_channel,
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self.listener_task is not None and not self.listener_task.done() and self.engine.alive
+
+    async def stop(self) -> None:
+        """Stop taking messages, let in-flight syncs finish (SHUTDOWN_GRACE_S), close everything."""
+        log.info("daemon.stopping", in_flight=self.engine.queue.in_flight, grace_s=self.settings.shutdown_grace_s)
+        self.listener.stop()
+        await self.engine.stop(self.settings.shutdown_grace_s)
+        if self.listener_task is not None:
+            try:
+                await asyncio.wait_for(self.listener_task, timeout=3)
+            except (TimeoutError, asyncio.CancelledError):
+                self.listener_task.cancel()
+        await self.client.aclose()
+        await self.redis.aclose()
+        await self.db.dispose()
+        log.info("daemon.stopped")
