@@ -13,11 +13,15 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from config_sync_service.core.config import Settings, load_settings
 from config_sync_service.db import migrate
 from config_sync_service.db.session import SessionFactory, create_engine, create_session_factory
+from config_sync_service.emulator.config import EmulatorConfig, Faults
+from config_sync_service.emulator.server import EmulatorServer
+from tests.emulator_control import EmulatorControl
 from tests.helpers import RedisServer
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -119,3 +123,42 @@ def own_redis() -> Iterator[RedisServer]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    """The Pipecat Cloud emulator on a real port, for the whole run (reset before each test)."""
+    with EmulatorServer(EmulatorConfig(deploy_delay_s=0.2, secret_ready_delay_s=0.05)) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
+    emulator_server.state.reset()
+    emulator_server.state.config.faults = Faults()
+    emulator_server.state.config.deploy_delay_s = 0.2
+    emulator_server.state.config.secret_ready_delay_s = 0.05
+    emulator_server.app.state.injector.reseed()
+    return emulator_server
+
+
+@pytest.fixture
+async def control(emulator: EmulatorServer) -> AsyncIterator[EmulatorControl]:
+    async with EmulatorControl(emulator) as ctl:
+        yield ctl
+
+
+@pytest.fixture
+def daemon_settings(settings: Settings, emulator: EmulatorServer) -> Settings:
+    """Settings of a daemon under test: the emulator, fast polling, a shared bot secret."""
+    return settings.model_copy(
+        update=emulator.client_settings()
+        | {
+            "deploy_poll_interval_s": 0.05,
+            "retry_base_delay_s": 0.05,
+            "retry_max_delay_s": 0.5,
+            "max_concurrency": 4,
+            "shutdown_grace_s": 10.0,
+            "agent_secrets": {"AWS_ACCESS_KEY_ID": SecretStr("AKIA-shared-test")},
+        }
+    )

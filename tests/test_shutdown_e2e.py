@@ -9,12 +9,12 @@ import sys
 import time
 
 import redis.asyncio as aioredis
-from tests.emulator_control import EmulatorControl
 
 from config_sync_service.core.config import Settings
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.schemas.messages import ChangeType
+from tests.emulator_control import EmulatorControl
 from tests.helpers import agent_row, daemon_env, free_port, make_agent, publish, wait_until
 
 
@@ -73,7 +73,9 @@ async def test_sigterm_lets_the_in_flight_sync_finish(
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     output = open(log_path).read()
-    assert exit_code == 0, output[-3000:]
+    # uvicorn re-raises the signal it handled once shutdown is complete, so a clean exit reads as -SIGTERM
+    assert exit_code in (0, -signal.SIGTERM), output[-3000:]
+    assert "Application shutdown complete" in output
     assert took < 20, f"exit took {took:.1f}s"
     row = await agent_row(session_factory, agent.id)
     assert row.sync_status in (SyncStatus.DEPLOYING, SyncStatus.SYNCED), row.sync_status  # the sync finished

@@ -139,7 +139,6 @@ class SlowProxy:
 def emulator_proxy() -> Iterator[tuple[SlowProxy, dict[str, str]]]:
     """The emulator behind a SlowProxy, and the environment that points the daemon at the proxy."""
     from config_sync_service.emulator.server import EmulatorServer, dev_config
-
     from tests.helpers import free_port
 
     server = EmulatorServer(dev_config(deploy_delay_s=0.5), port=free_port())

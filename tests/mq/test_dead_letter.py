@@ -67,5 +67,5 @@ async def test_error_messages_are_scrubbed(redis: aioredis.Redis, test_names: di
             error_message="401 with key sk_live_very_secret and Bearer abc.def",
         )
     )
-    raw = (await redis.lrange(test_names["dlq_key"], 0, -1))[0].decode()
+    raw = str((await redis.lrange(test_names["dlq_key"], 0, -1))[0])
     assert "sk_live_very_secret" not in raw and "abc.def" not in raw

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
-from tests.emulator_control import MUTATING_OPS, EmulatorControl
 
 from config_sync_service.core.config import Settings
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.schemas.messages import ChangeType
+from tests.emulator_control import MUTATING_OPS, EmulatorControl
 from tests.helpers import agent_row, make_agent, new_version, publish, running_daemon, wait_until
 
 

@@ -6,13 +6,13 @@ import json
 from typing import Any
 
 import redis.asyncio as aioredis
-from tests.emulator_control import EmulatorControl
 
 from config_sync_service.core.config import Settings
 from config_sync_service.db import crud
 from config_sync_service.db.models import DesiredState, SyncStatus
 from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.schemas.messages import ChangeType
+from tests.emulator_control import EmulatorControl
 from tests.helpers import agent_row, make_agent, new_version, publish, running_daemon, wait_until
 
 
@@ -37,8 +37,10 @@ async def test_provision_creates_agent_and_secret_set(
     row = await agent_row(session_factory, agent.id)
     assert row.pipecat_cloud_instance_id and row.last_error_message is None
     service = await control.agent(agent.pipecat_agent_name)
+    assert service is not None
     assert service["ready"] and service["desiredDeploymentId"] == service["reconciledDeploymentId"]
     secrets = await control.secret_values(f"{agent.pipecat_agent_name}-config")
+    assert secrets is not None
     config = json.loads(secrets["AGENT_CONFIG"])
     assert config["agent_id"] == str(agent.id) and config["version"] == 1
     assert secrets["TENANT_TOKEN"] == "tenant-secret-1"
@@ -54,7 +56,9 @@ async def test_full_sync_redeploys_with_force(
     async with running_daemon(daemon_settings):
         await publish(redis, daemon_settings, agent.id, 1, ChangeType.PROVISION)
         await wait_status(session_factory, agent.id, SyncStatus.SYNCED, 1)
-        first = (await control.agent(agent.pipecat_agent_name))["desiredDeploymentId"]
+        before = await control.agent(agent.pipecat_agent_name)
+        assert before is not None
+        first = before["desiredDeploymentId"]
         version = await new_version(
             session_factory, agent.id, deployment={"image": "dailyco/pipecat-agent:1.1", "max_agents": 4}
         )
@@ -62,6 +66,7 @@ async def test_full_sync_redeploys_with_force(
         await wait_status(session_factory, agent.id, SyncStatus.SYNCED, version)
 
     service = await control.agent(agent.pipecat_agent_name)
+    assert service is not None
     assert service["desiredDeploymentId"] != first
     assert service["deployment"]["manifest"]["spec"]["image"] == "dailyco/pipecat-agent:1.1"
     updates = await control.calls(agent.pipecat_agent_name, op="updateService")

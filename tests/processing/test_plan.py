@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from typing import Any
 
 from config_sync_service.db.models import Agent, AgentConfiguration, DesiredState, SyncStatus, utcnow
 from config_sync_service.processing.processor import Action, plan_for
@@ -12,19 +14,19 @@ DEPLOYMENT = {"image": "repo/bot:1"}
 CONTEXT = {"system_prompt": "hi"}
 
 
-def config(version: int = 2, **parts: object) -> AgentConfiguration:
+def config(version: int = 2, **parts: Any) -> AgentConfiguration:
     return AgentConfiguration(
-        agent_id=None,
+        agent_id=uuid.uuid4(),
         version=version,
-        is_active=True,  # type: ignore[arg-type]
+        is_active=True,
         deployment=parts.get("deployment", DEPLOYMENT),
         llm_context=parts.get("llm_context", CONTEXT),
         secrets={},
     )
 
 
-def agent(**fields: object) -> Agent:
-    base: dict[str, object] = {
+def agent(**fields: Any) -> Agent:
+    base: dict[str, Any] = {
         "name": "a",
         "pipecat_agent_name": "a",
         "sync_status": SyncStatus.SYNCED,

@@ -1,0 +1,116 @@
+"""`/_emulator/*`: test and operator controls. Unauthenticated, never faulted, never recorded."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+from config_sync_service.emulator.config import Faults
+from config_sync_service.emulator.faults import FaultInjector
+from config_sync_service.emulator.routes import get_state
+from config_sync_service.emulator.state import EmulatorState
+
+router = APIRouter(prefix="/_emulator", tags=["emulator control"])
+
+
+def _injector(request: Request) -> FaultInjector:
+    injector: FaultInjector = request.app.state.injector
+    return injector
+
+
+@router.get("/calls")
+async def calls(
+    state: EmulatorState = Depends(get_state), op: str | None = None, agent: str | None = None, since: float = 0.0
+) -> list[dict[str, Any]]:
+    """The calls received, oldest first (`status` is null while a call is still being answered)."""
+    with state.lock:
+        found = [
+            c
+            for c in state.calls
+            if (op is None or c.op == op) and (agent is None or c.agent == agent) and c.time >= since
+        ]
+        return [asdict(c) for c in found]
+
+
+@router.post("/reset")
+async def reset(
+    state: EmulatorState = Depends(get_state), injector: FaultInjector = Depends(_injector)
+) -> dict[str, str]:
+    state.reset()
+    state.config.faults = Faults()
+    injector.reseed()
+    return {"status": "reset"}
+
+
+@router.get("/faults")
+async def get_faults(state: EmulatorState = Depends(get_state)) -> Faults:
+    return state.config.faults
+
+
+@router.put("/faults")
+async def put_faults(
+    faults: Faults, state: EmulatorState = Depends(get_state), injector: FaultInjector = Depends(_injector)
+) -> Faults:
+    """Replace the fault configuration (and reseed the random source)."""
+    state.config.faults = faults
+    injector.reseed()
+    return faults
+
+
+@router.put("/settings")
+async def put_settings(body: dict[str, float], state: EmulatorState = Depends(get_state)) -> dict[str, float]:
+    """Change `deploy_delay_s` and/or `secret_ready_delay_s` at runtime."""
+    for key in ("deploy_delay_s", "secret_ready_delay_s"):
+        if key in body:
+            setattr(state.config, key, float(body[key]))
+    return {"deploy_delay_s": state.config.deploy_delay_s, "secret_ready_delay_s": state.config.secret_ready_delay_s}
+
+
+@router.post("/sessions")
+async def add_session(body: dict[str, str], state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
+    """Start an active session for an agent directly (as if a caller had connected)."""
+    with state.lock:
+        session = state.add_session(body["agent"])
+    return {"sessionId": session.id}
+
+
+@router.get("/sessions/{session_id}/received")
+async def received(session_id: str, state: EmulatorState = Depends(get_state)) -> list[Any]:
+    """The context updates a session received through the Session API."""
+    with state.lock:
+        session = state.sessions.get(session_id)
+        if session is None:
+            raise HTTPException(404, "no such session")
+        return list(session.received)
+
+
+@router.put("/bots/{agent}")
+async def register_bot(agent: str, body: dict[str, str], state: EmulatorState = Depends(get_state)) -> dict[str, str]:
+    """Forward the agent's Session API calls to a running bot at `body.url`."""
+    with state.lock:
+        state.bots[agent] = body["url"]
+    return {"agent": agent, "url": body["url"]}
+
+
+@router.get("/secrets/{set_name}")
+async def secret_values(set_name: str, state: EmulatorState = Depends(get_state)) -> dict[str, str]:
+    """A secret set's values (the real API never returns them; tests need to)."""
+    with state.lock:
+        secret_set = state.secret_sets.get(set_name)
+        if secret_set is None:
+            raise HTTPException(404, "no such secret set")
+        return dict(secret_set.values)
+
+
+@router.get("/state")
+async def dump(state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
+    with state.lock:
+        return {
+            "agents": {
+                n: {"deployments": [d.id for d in s.deployments], "spec": s.spec} for n, s in state.services.items()
+            },
+            "secret_sets": {n: {"keys": sorted(s.values), "region": s.region} for n, s in state.secret_sets.items()},
+            "sessions": {i: {"agent": s.agent, "ended": s.ended} for i, s in state.sessions.items()},
+        }

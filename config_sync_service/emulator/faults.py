@@ -1,0 +1,156 @@
+"""Naming each request's operation, recording it, and injecting faults before the real handler runs."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+
+from config_sync_service.emulator.state import Call, EmulatorState
+
+_OPS: list[tuple[str, re.Pattern[str], str]] = [
+    (m, re.compile(p), op)
+    for m, p, op in [
+        ("POST", r"^/v1/agents$", "createService"),
+        ("GET", r"^/v1/agents$", "listServices"),
+        ("GET", r"^/v1/agents/(?P<agent>[^/]+)$", "getService"),
+        ("POST", r"^/v1/agents/(?P<agent>[^/]+)$", "updateService"),
+        ("DELETE", r"^/v1/agents/(?P<agent>[^/]+)$", "deleteService"),
+        ("GET", r"^/v1/agents/(?P<agent>[^/]+)/logs$", "getLogs"),
+        ("GET", r"^/v1/agents/(?P<agent>[^/]+)/sessions$", "listSessions"),
+        ("GET", r"^/v1/agents/(?P<agent>[^/]+)/sessions/[^/]+$", "getSession"),
+        ("DELETE", r"^/v1/agents/(?P<agent>[^/]+)/sessions/[^/]+$", "stopSession"),
+        ("POST", r"^/v1/public/(?P<agent>[^/]+)/start$", "startSession"),
+        ("*", r"^/v1/public/(?P<agent>[^/]+)/sessions/[^/]+/.*$", "sessionProxy"),
+        ("GET", r"^/v1/secrets$", "listSecretSets"),
+        ("GET", r"^/v1/secrets/(?P<set>[^/]+)$", "getSecretSet"),
+        ("PUT", r"^/v1/secrets/(?P<set>[^/]+)$", "upsertSecretSet"),
+        ("DELETE", r"^/v1/secrets/(?P<set>[^/]+)$", "deleteSecretSet"),
+        ("DELETE", r"^/v1/secrets/(?P<set>[^/]+)/[^/]+$", "deleteSecret"),
+        ("GET", r"^/v1/regions$", "listRegions"),
+    ]
+]
+
+
+def operation(method: str, path: str) -> tuple[str, str | None]:
+    """(operation name, agent or secret-set name) of a request; `unknown` for anything else."""
+    for m, pattern, op in _OPS:
+        match = pattern.match(path)
+        if match and m in (method, "*"):
+            groups = match.groupdict()
+            subject = groups.get("agent") or groups.get("set")
+            if subject and op.endswith("SecretSet") and subject.endswith("-config"):
+                subject = subject.removesuffix("-config")
+            return op, subject
+    return "unknown", None
+
+
+def key_type(state: EmulatorState, header: str | None) -> str:
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return "none"
+    if token in state.config.private_keys:
+        return "private"
+    if token in state.config.public_keys:
+        return "public"
+    return "pat" if token.startswith("pcc_pat_") else "invalid"
+
+
+class FaultInjector:
+    """Decides, per request, whether to delay, fail, throttle or hang (seeded for repeatability)."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+        self.random = random.Random(state.config.faults.seed)
+        self._tokens = 0.0
+        self._refilled = time.monotonic()
+
+    def reseed(self) -> None:
+        self.random = random.Random(self.state.config.faults.seed)
+        limit = self.state.config.faults.rate_limit_per_s
+        self._tokens = limit or 0.0
+        self._refilled = time.monotonic()
+
+    def _rate_limited(self) -> bool:
+        limit = self.state.config.faults.rate_limit_per_s
+        if limit is None:
+            return False
+        now = time.monotonic()
+        self._tokens = min(limit, self._tokens + (now - self._refilled) * limit)
+        self._refilled = now
+        if self._tokens < 1:
+            return True
+        self._tokens -= 1
+        return False
+
+    def _fraction(self, table: dict[str, float], op: str) -> float:
+        return table.get(op, table.get("*", 0.0))
+
+    async def before(self, op: str) -> Response | None:
+        faults = self.state.config.faults
+        delay = faults.latency_ms / 1000 + self.random.uniform(0, faults.latency_jitter_ms / 1000)
+        delay += faults.op_latency_s.get(op, faults.op_latency_s.get("*", 0.0))
+        if delay > 0:
+            await asyncio.sleep(delay)
+        hang = faults.hang_s.get(op, faults.hang_s.get("*", 0.0))
+        if hang > 0:
+            await asyncio.sleep(hang)
+        with self.state.lock:
+            queued = faults.fail_next.get(op)
+            forced = queued.pop(0) if queued else None
+        if forced is not None:
+            return _fault_response(forced, faults.retry_after_s)
+        if self._rate_limited():
+            return _fault_response(429, faults.retry_after_s)
+        if self.random.random() < self._fraction(faults.rate_429, op):
+            return _fault_response(429, faults.retry_after_s)
+        if self.random.random() < self._fraction(faults.error_rate, op):
+            return _fault_response(self.random.choice(faults.error_statuses), faults.retry_after_s)
+        return None
+
+
+def _fault_response(status: int, retry_after: int) -> Response:
+    if status == 429:
+        return JSONResponse(
+            {"status": 429, "code": "429", "message": "Rate limit exceeded. Please try again later"},
+            status_code=429,
+            headers={"Retry-After": str(retry_after)},
+        )
+    if status >= 500:
+        return JSONResponse({"error": "Internal Server Error", "code": str(status)}, status_code=status)
+    codes = {400: "GENERIC_BAD_REQUEST", 401: "UNAUTHORIZED", 404: "NOT_FOUND", 409: "CONFLICT"}
+    return JSONResponse({"error": "Injected fault", "code": codes.get(status, str(status))}, status_code=status)
+
+
+def middleware(state: EmulatorState, injector: FaultInjector) -> Callable[..., Awaitable[Response]]:
+    async def record_and_inject(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        path = request.url.path
+        if path.startswith("/_emulator"):
+            return await call_next(request)
+        op, subject = operation(request.method, path)
+        raw = await request.body()
+        try:
+            import json
+
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        if op == "createService" and isinstance(body, dict) and isinstance(body.get("serviceName"), str):
+            subject = body["serviceName"]
+        call = Call(
+            request.method, path, op, key_type(state, request.headers.get("authorization")), subject, time.time(), body
+        )
+        with state.lock:
+            state.calls.append(call)
+        started = time.monotonic()
+        response = await injector.before(op) or await call_next(request)
+        call.status = response.status_code
+        call.duration_s = time.monotonic() - started
+        return response
+
+    return record_and_inject

@@ -1,0 +1,207 @@
+"""In-memory state of the emulated Pipecat Cloud organisation: agents, deployments, secret sets, sessions, calls.
+
+Lifecycles are computed from elapsed time (no background tasks): a deployment is `Creating` for the first
+half of the deploy delay, `Validating` for the second, then `Active`; a secret set is `pending` until its
+ready delay has passed. An image whose tag is `missing` fails validation (`PCC_IMAGE_NOT_FOUND`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from config_sync_service.emulator.config import EmulatorConfig
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Deployment:
+    id: str
+    image: str
+    created: float = field(default_factory=time.monotonic)
+    created_wall: float = field(default_factory=time.time)
+
+    @property
+    def image_missing(self) -> bool:
+        return self.image.rsplit(":", 1)[-1] == "missing"
+
+
+@dataclass
+class Service:
+    name: str
+    region: str
+    spec: dict[str, Any]
+    deployments: list[Deployment] = field(default_factory=list)
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+
+    def phase(self, deployment: Deployment, delay: float) -> str:
+        elapsed = time.monotonic() - deployment.created
+        if elapsed < delay / 2:
+            return "Creating"
+        if deployment.image_missing:
+            return "Failed"
+        return "Validating" if elapsed < delay else "Active"
+
+    def reconciled(self, delay: float) -> Deployment | None:
+        """The newest deployment the operator finished with (a failed one keeps the previous)."""
+        for deployment in reversed(self.deployments):
+            if self.phase(deployment, delay) == "Active":
+                return deployment
+        return None
+
+    def details(self, delay: float, active_sessions: int) -> dict[str, Any]:
+        desired = self.deployments[-1]
+        phase = self.phase(desired, delay)
+        reconciled = self.reconciled(delay)
+        ready = phase == "Active"
+        scaling = self.spec.get("autoScaling") or {}
+        body: dict[str, Any] = {
+            "name": self.name,
+            "region": self.region,
+            "ready": ready,
+            "available": reconciled is not None,
+            "createdAt": iso(self.created),
+            "updatedAt": iso(self.updated),
+            "desiredDeploymentId": desired.id,
+            "activeDeploymentId": desired.id,
+            "reconciledDeploymentId": desired.id if ready else (reconciled.id if reconciled else None),
+            "activeDeploymentReady": ready,
+            "autoScaling": {"minReplicas": scaling.get("minAgents", 0), "maxReplicas": scaling.get("maxAgents", 50)},
+            "activeSessionCount": active_sessions,
+            "agentProfile": self.spec.get("agentProfile", "agent-1x"),
+            "krispViva": {"audioFilter": (self.spec.get("krispViva") or {}).get("audioFilter")},
+            "deployment": {
+                "id": desired.id,
+                "serviceId": self.name,
+                "createdAt": iso(desired.created_wall),
+                "updatedAt": iso(desired.created_wall),
+                "manifest": {
+                    "apiVersion": "pipecatcloud.daily.co/v1",
+                    "kind": "PCService",
+                    "metadata": {"name": self.name, "namespace": "org-emulator"},
+                    "spec": {
+                        "dailyNodeType": "arm",
+                        "image": desired.image,
+                        "autoScaling": {
+                            "minReplicas": scaling.get("minAgents", 0),
+                            "maxReplicas": scaling.get("maxAgents", 50),
+                        },
+                        "imagePullSecretName": self.spec.get("imagePullSecretSet"),
+                        "envFromSecretNames": [self.spec["secretSet"]] if self.spec.get("secretSet") else [],
+                        "krispModels": {"enabled": False},
+                        "maxSessionDurationSeconds": self.spec.get("maxSessionDuration"),
+                    },
+                },
+            },
+            "currentRevision": {
+                "deploymentID": desired.id,
+                "phase": phase,
+                "readyReplicas": 1 if ready else 0,
+                "phaseStartedAt": iso(desired.created_wall),
+                "health": {
+                    "ready": ready,
+                    "state": "running" if ready else "waiting",
+                    "restartCount": 0,
+                    "replicasStarted": 1 if ready else 0,
+                },
+            },
+            "previousRevision": None,
+        }
+        if phase == "Failed":
+            body["errors"] = [
+                {"code": "PCC_IMAGE_NOT_FOUND", "message": f"Image {desired.image} not found in the registry"}
+            ]
+            body["currentRevision"]["health"] |= {"state": "waiting", "reason": "ImagePullBackOff"}
+        return body
+
+
+@dataclass
+class SecretSet:
+    name: str
+    region: str
+    kind: str = "secret"  # or "imagePullSecret"
+    values: dict[str, str] = field(default_factory=dict)
+    changed: float = field(default_factory=time.monotonic)
+
+    def status(self, delay: float) -> str:
+        return "ready" if time.monotonic() - self.changed >= delay else "pending"
+
+
+@dataclass
+class Session:
+    id: str
+    agent: str
+    deployment_id: str | None
+    created: float = field(default_factory=time.time)
+    ended: float | None = None
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    def item(self) -> dict[str, Any]:
+        return {
+            "sessionId": self.id,
+            "serviceId": self.agent,
+            "organizationId": "org-emulator",
+            "deploymentId": self.deployment_id,
+            "endedAt": iso(self.ended) if self.ended else None,
+            "botStartSeconds": 1,
+            "coldStart": False,
+            "completionStatus": "HTTP_COMPLETED" if self.ended else None,
+            "createdAt": iso(self.created),
+            "updatedAt": iso(self.ended or self.created),
+        }
+
+
+@dataclass
+class Call:
+    """One request the emulator received (what tests and the benchmark count)."""
+
+    method: str
+    path: str
+    op: str
+    key_type: str
+    agent: str | None
+    time: float
+    body: Any = None
+    status: int | None = None  # None while the request is still being answered
+    duration_s: float | None = None
+
+
+class EmulatorState:
+    """Everything the emulator knows; one lock, because tests read it from another thread."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.services: dict[str, Service] = {}
+            self.secret_sets: dict[str, SecretSet] = {}
+            self.sessions: dict[str, Session] = {}
+            self.calls: list[Call] = []
+            self.bots: dict[str, str] = {}  # agent → bot base URL for the Session API proxy
+
+    def new_deployment(self, service: Service, image: str) -> Deployment:
+        deployment = Deployment(id=str(uuid.uuid4()), image=image)
+        service.deployments.append(deployment)
+        service.updated = time.time()
+        return deployment
+
+    def active_sessions(self, agent: str) -> list[Session]:
+        return [s for s in self.sessions.values() if s.agent == agent and s.ended is None]
+
+    def add_session(self, agent: str) -> Session:
+        service = self.services.get(agent)
+        deployment = service.deployments[-1].id if service else None
+        session = Session(id=str(uuid.uuid4()), agent=agent, deployment_id=deployment)
+        self.sessions[session.id] = session
+        return session
