@@ -32,11 +32,11 @@ install: $(VENV)/.installed  ## install poetry and every dependency group into .
 services:  ## start local Postgres and Redis if they do not answer
 	@scripts/ensure-services.sh
 
-run: install services  ## start the daemon with the built-in emulator and demo agents
+run: install services  ## start the daemon with the built-in emulator and demo agents (Ctrl-C stops)
 	@psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$(DEV_DB)'" | grep -q 1 \
 	  || psql -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE "$(DEV_DB)"'
-	DATABASE_URL=$(DEV_DATABASE_URL) $(BIN)/config-sync migrate
-	@echo "make run: the schema is migrated in $(DEV_DB); the daemon arrives with the sync engine."
+	DATABASE_URL=$(DEV_DATABASE_URL) LOG_FORMAT=$${LOG_FORMAT:-console} LOG_LEVEL=$${LOG_LEVEL:-WARNING} \
+	  $(BIN)/config-sync dev
 
 lint: install  ## ruff
 	$(BIN)/ruff check .

@@ -142,7 +142,7 @@ def dev(
         print(f"config-sync dev: Pipecat Cloud emulator on {server.url} (calls: {server.url}/_emulator/calls)")
         settings = settings.model_copy(update=server.client_settings() | {"deploy_poll_interval_s": 0.5})
     try:
-        asyncio.run(run_dev(settings, port=port))
+        asyncio.run(run_dev(settings, port=port, fresh_cloud=use_emulator))
     except KeyboardInterrupt:
         pass
     finally:

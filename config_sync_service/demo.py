@@ -56,12 +56,38 @@ DEMO_AGENTS: list[dict[str, Any]] = [
 ]
 
 
-async def ensure_demo_agents(sessions: SessionFactory) -> list[tuple[uuid.UUID, str, int]]:
-    """Create the demo agents that are missing; return (id, pipecat name, active version) for each."""
-    from sqlmodel import select
+async def ensure_demo_agents(sessions: SessionFactory, *, fresh_cloud: bool) -> list[tuple[uuid.UUID, str, int]]:
+    """Create the demo agents that are missing; return (id, pipecat name, active version) for each.
 
-    from config_sync_service.db.models import Agent
+    With `fresh_cloud` (the built-in emulator starts empty every run) their sync columns are reset to
+    PENDING, so what Postgres says matches what the new emulator holds.
+    """
+    import sqlalchemy as sa
+    from sqlmodel import col, select
 
+    from config_sync_service.db.models import Agent, SyncStatus
+
+    if fresh_cloud:
+        names = [demo["pipecat_agent_name"] for demo in DEMO_AGENTS]
+        async with transaction(sessions) as s:
+            await s.execute(
+                sa.update(Agent)
+                .where(col(Agent.pipecat_agent_name).in_(names))
+                .values(
+                    sync_status=SyncStatus.PENDING,
+                    synced_version=None,
+                    target_version=None,
+                    pipecat_cloud_instance_id=None,
+                    applied_deployment_hash=None,
+                    applied_context_hash=None,
+                    last_error_message=None,
+                    last_error_class=None,
+                    attempts=0,
+                    next_retry_at=None,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
     found: list[tuple[uuid.UUID, str, int]] = []
     async with transaction(sessions) as s:
         for demo in DEMO_AGENTS:

@@ -57,13 +57,18 @@ async def _narrate(settings: Settings, runtime_ready: asyncio.Event, agents: lis
         await engine.dispose()
 
 
-async def run_dev(settings: Settings, *, port: int) -> None:
+async def run_dev(settings: Settings, *, port: int, fresh_cloud: bool) -> None:
     """Start the daemon on `port`, provision the demo agents, and narrate their status until interrupted."""
     from config_sync_service.db.session import create_engine, create_session_factory
 
     db = create_engine(settings, application_name="config-sync-dev")
-    agents = await ensure_demo_agents(create_session_factory(db))
+    agents = await ensure_demo_agents(create_session_factory(db), fresh_cloud=fresh_cloud)
     await db.dispose()
+    ready = asyncio.Event()
+    ready.set()
+    print("Demo agents (watch them move PENDING → SYNCING → DEPLOYING → SYNCED):", flush=True)
+    narrator = asyncio.create_task(_narrate(settings, ready, agents))
+    await asyncio.sleep(0.3)  # let the narrator print where each agent starts
 
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
@@ -73,16 +78,15 @@ async def run_dev(settings: Settings, *, port: int) -> None:
             await serving
             return
         await asyncio.sleep(0.05)
-    runtime = app.state.runtime
-    await asyncio.wait_for(runtime.engine.reconciler.first_sweep_done.wait(), timeout=30)
-    ready = asyncio.Event()
-    narrator = asyncio.create_task(_narrate(settings, ready, agents))
-    print(f"\nconfig-sync dev: daemon on http://127.0.0.1:{port} (/healthz /readyz /status)", flush=True)
-    print("Publishing PROVISION for the demo agents; watch them move PENDING → DEPLOYING → SYNCED:", flush=True)
-    ready.set()
+    print(
+        f"config-sync dev: daemon on http://127.0.0.1:{port} (/healthz /readyz /status); "
+        "publishing PROVISION for the demo agents",
+        flush=True,
+    )
     for agent_id, _, version in agents:
         await publish(settings, agent_id, version, ChangeType.PROVISION)
     first = agents[0]
+    await asyncio.sleep(settings.deploy_poll_interval_s * 8)
     print(
         "\nTo publish a change yourself (in another shell, same DATABASE_URL/REDIS_URL):\n"
         f"  config-sync publish {first[0]} {first[2]} CONTEXT_UPDATE\n"
