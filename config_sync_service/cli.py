@@ -150,6 +150,36 @@ def dev(
             server.stop()
 
 
+@app.command()
+def emulator(
+    port: int = typer.Option(8765, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (keep it on loopback)."),
+    deploy_delay: float = typer.Option(3.0, help="Seconds from a deploy to an Active revision."),
+    secret_ready_delay: float = typer.Option(0.5, help="Seconds from a secret set upsert to `ready`."),
+    latency_ms: float = typer.Option(0.0, help="Latency added to every answer."),
+    error_rate: float = typer.Option(0.0, help="Fraction of calls answered 500/502/503."),
+    rate_429: float = typer.Option(0.0, help="Fraction of calls answered 429 with Retry-After."),
+    rate_limit: float | None = typer.Option(None, help="Requests per second before answering 429."),
+    seed: int | None = typer.Option(None, help="Seed for repeatable random faults."),
+) -> None:
+    """Run the local Pipecat Cloud emulator (keys: sk_emulator_private / pk_emulator_public)."""
+    import uvicorn
+
+    from config_sync_service.emulator.app import create_app as create_emulator
+    from config_sync_service.emulator.config import EmulatorConfig, Faults
+
+    faults = Faults(
+        latency_ms=latency_ms,
+        error_rate={"*": error_rate} if error_rate else {},
+        rate_429={"*": rate_429} if rate_429 else {},
+        rate_limit_per_s=rate_limit,
+        seed=seed,
+    )
+    config = EmulatorConfig(deploy_delay_s=deploy_delay, secret_ready_delay_s=secret_ready_delay, faults=faults)
+    print(f"Pipecat Cloud emulator on http://{host}:{port}/v1 — faults and calls at http://{host}:{port}/_emulator/")
+    uvicorn.run(create_emulator(config), host=host, port=port, log_level="warning")
+
+
 def main() -> None:
     app()
 

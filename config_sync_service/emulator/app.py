@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
-from config_sync_service.emulator import control, routes
+from config_sync_service.emulator import control, routes, routes_org
 from config_sync_service.emulator.config import EmulatorConfig
 from config_sync_service.emulator.faults import FaultInjector, middleware
 from config_sync_service.emulator.state import EmulatorState
@@ -23,6 +24,8 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     app.middleware("http")(middleware(state, injector))
     app.include_router(routes.private)
     app.include_router(routes.public)
+    app.include_router(routes_org.users)
+    app.include_router(routes_org.org)
     app.include_router(control.router)
 
     @app.exception_handler(HTTPException)

@@ -33,6 +33,14 @@ _OPS: list[tuple[str, re.Pattern[str], str]] = [
         ("DELETE", r"^/v1/secrets/(?P<set>[^/]+)$", "deleteSecretSet"),
         ("DELETE", r"^/v1/secrets/(?P<set>[^/]+)/[^/]+$", "deleteSecret"),
         ("GET", r"^/v1/regions$", "listRegions"),
+        ("POST", r"^/v1/organizations/[^/]+/services$", "cli.createService"),
+        ("PUT", r"^/v1/organizations/[^/]+/services$", "cli.updateService"),
+        ("GET", r"^/v1/organizations/[^/]+/services/(?P<agent>[^/]+)$", "cli.getService"),
+        ("DELETE", r"^/v1/organizations/[^/]+/services/(?P<agent>[^/]+)$", "cli.deleteService"),
+        ("GET", r"^/v1/organizations/[^/]+/services/(?P<agent>[^/]+)/sessions$", "cli.listSessions"),
+        ("*", r"^/v1/organizations/[^/]+/secrets/(?P<set>[^/]+)$", "cli.secretSet"),
+        ("*", r"^/v1/organizations/[^/]+/.*$", "cli.other"),
+        ("GET", r"^/v1/(users|organizations)$", "cli.whoami"),
     ]
 ]
 
@@ -140,7 +148,11 @@ def middleware(state: EmulatorState, injector: FaultInjector) -> Callable[..., A
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        if op == "createService" and isinstance(body, dict) and isinstance(body.get("serviceName"), str):
+        if (
+            op in ("createService", "cli.createService", "cli.updateService")
+            and isinstance(body, dict)
+            and isinstance(body.get("serviceName"), str)
+        ):
             subject = body["serviceName"]
         call = Call(
             request.method, path, op, key_type(state, request.headers.get("authorization")), subject, time.time(), body
