@@ -28,6 +28,7 @@ from config_sync_service.schemas.agent_config import InvalidConfigurationError
 from config_sync_service.schemas.messages import ChangeMessage
 
 log = get_logger("config_sync.processor")
+RETRY_SLACK = timedelta(seconds=1)
 MAX_PASSES = 5  # re-reads while the agent keeps changing under us, before handing it back to the queue
 
 
@@ -76,7 +77,8 @@ def plan_for(agent: Agent, config: AgentConfiguration | None, *, shared_digest: 
         return Plan(Action.POLL, version)
     if agent.sync_status is SyncStatus.SYNCED and (agent.synced_version or 0) >= version:
         return Plan(Action.NOOP, version)
-    retry_pending = agent.next_retry_at is None or agent.next_retry_at > utcnow()
+    # a second of slack: the queue's own retry timer may fire a hair before `next_retry_at`
+    retry_pending = agent.next_retry_at is None or agent.next_retry_at > utcnow() + RETRY_SLACK
     if agent.sync_status is SyncStatus.ERROR_SYNC and agent.target_version == version and retry_pending and not force:
         return Plan(Action.NOOP, version)
     deployment_hash = agent_config.digest([config.deployment, config.secrets, shared_digest])
@@ -277,6 +279,16 @@ class Processor:
         failed_status = SyncStatus.ERROR_DEPROVISIONING if plan.action is Action.DEPROVISION else SyncStatus.ERROR_SYNC
         self.stats.error(agent_id=str(agent.id), error_class=error_class, message=message)
         exhausted = transient and attempts >= self.settings.retry_max_attempts
+        if plan.action is Action.POLL and transient:
+            # the deployment itself is fine as far as we know: keep DEPLOYING and ask again later
+            self.stats.count("retries")
+            poll_delay = backoff_delay(
+                1,
+                base_s=self.settings.deploy_poll_interval_s,
+                cap_s=self.settings.retry_max_delay_s,
+                retry_after_s=retry_after,
+            )
+            return Result("retry", requeue_after=poll_delay)
         delay: float | None = None
         if transient:
             delay = backoff_delay(
@@ -329,7 +341,14 @@ class Processor:
             change_type=hint.message.change_type.value if hint.message else None,
             attempts=attempts,
         )
-        await self.dlq.push(entry)
+        await self._push(entry)
+
+    async def _push(self, entry: DeadLetterEntry) -> None:
+        try:
+            await self.dlq.push(entry)
+        except Exception as exc:  # Redis down: the failure is in Postgres and the log; the entry is what is lost
+            log.error("dlq.push_failed", agent_id=entry.agent_id, reason=entry.reason, error=type(exc).__name__)
+            return
         self.stats.count("dead_lettered")
 
     async def _dead_letter_unknown(self, agent_id: uuid.UUID, hint: Hint) -> None:
@@ -343,8 +362,7 @@ class Processor:
             version=msg.version if msg else None,
             change_type=msg.change_type.value if msg else None,
         )
-        await self.dlq.push(entry)
-        self.stats.count("dead_lettered")
+        await self._push(entry)
         log.warning("message.rejected", reason="unknown_agent", agent_id=str(agent_id))
 
 
