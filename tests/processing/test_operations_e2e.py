@@ -26,13 +26,18 @@ async def wait_status(
     await wait_until(check, timeout=timeout, what=f"{status.value} at v{version}")
 
 
+async def provision(redis: aioredis.Redis, settings: Settings, sessions: SessionFactory, agent_id: Any) -> None:
+    """Publish PROVISION for version 1 and wait until it is SYNCED."""
+    await publish(redis, settings, agent_id, 1, ChangeType.PROVISION)
+    await wait_status(sessions, agent_id, SyncStatus.SYNCED, 1)
+
+
 async def test_provision_creates_agent_and_secret_set(
     daemon_settings: Settings, session_factory: SessionFactory, redis: aioredis.Redis, control: EmulatorControl
 ) -> None:
     agent = await make_agent(session_factory, secrets={"TENANT_TOKEN": "tenant-secret-1"})
     async with running_daemon(daemon_settings):
-        await publish(redis, daemon_settings, agent.id, 1, ChangeType.PROVISION)
-        await wait_status(session_factory, agent.id, SyncStatus.SYNCED, 1)
+        await provision(redis, daemon_settings, session_factory, agent.id)
 
     row = await agent_row(session_factory, agent.id)
     assert row.pipecat_cloud_instance_id and row.last_error_message is None
@@ -54,8 +59,7 @@ async def test_full_sync_redeploys_with_force(
 ) -> None:
     agent = await make_agent(session_factory)
     async with running_daemon(daemon_settings):
-        await publish(redis, daemon_settings, agent.id, 1, ChangeType.PROVISION)
-        await wait_status(session_factory, agent.id, SyncStatus.SYNCED, 1)
+        await provision(redis, daemon_settings, session_factory, agent.id)
         before = await control.agent(agent.pipecat_agent_name)
         assert before is not None
         first = before["desiredDeploymentId"]
@@ -78,8 +82,7 @@ async def test_context_update_reaches_every_active_session_without_stopping_any(
 ) -> None:
     agent = await make_agent(session_factory)
     async with running_daemon(daemon_settings):
-        await publish(redis, daemon_settings, agent.id, 1, ChangeType.PROVISION)
-        await wait_status(session_factory, agent.id, SyncStatus.SYNCED, 1)
+        await provision(redis, daemon_settings, session_factory, agent.id)
         sessions = [await control.add_session(agent.pipecat_agent_name) for _ in range(2)]
         new_context = {"system_prompt": "You now speak like a pirate.", "voice_id": "tiffany", "tools": []}
         version = await new_version(session_factory, agent.id, llm_context=new_context)
@@ -98,8 +101,7 @@ async def test_deprovision_removes_agent_set_and_sessions(
 ) -> None:
     agent = await make_agent(session_factory)
     async with running_daemon(daemon_settings):
-        await publish(redis, daemon_settings, agent.id, 1, ChangeType.PROVISION)
-        await wait_status(session_factory, agent.id, SyncStatus.SYNCED, 1)
+        await provision(redis, daemon_settings, session_factory, agent.id)
         for _ in range(2):
             await control.add_session(agent.pipecat_agent_name)
         async with transaction(session_factory) as s:
