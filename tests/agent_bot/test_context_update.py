@@ -1,0 +1,55 @@
+"""POST /context inside a running call: Nova Sonic reconnects with the new prompt, voice and tools."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import websockets
+from pipecat.services.aws.nova_sonic.session_continuation import SessionContinuationParams
+
+from agent_bot.bot import BotDeps
+from tests.agent_bot.fake_nova import FakeNovaSonic
+from tests.agent_bot.support import agent_env, bot_app, serve, twilio_media, twilio_start
+
+
+async def test_context_update_reconnects_with_the_new_context_and_bad_ones_are_refused() -> None:
+    nova = FakeNovaSonic()
+    deps = BotDeps(
+        environ=agent_env(), llm_class=nova.llm_class(), session_continuation=SessionContinuationParams(enabled=False)
+    )
+    async with serve(bot_app(deps)) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
+        for message in twilio_start():
+            await ws.send(message)
+        first = await nova.stream(0)
+        await first.wait_for("promptStart")
+        async with httpx.AsyncClient(base_url=f"http://{bot}", headers={"x-daily-session-id": "session-1"}) as http:
+            bad = await http.post(
+                "/context", json={"version": 4, "llm_context": {"system_prompt": "", "tools": ["rm_rf"]}}
+            )
+            assert bad.status_code == 422 and "llm_context.system_prompt" in bad.json()["detail"]
+            assert len(nova.streams) == 1  # the session carried on untouched
+
+            new = {"system_prompt": "You are now a pirate concierge.", "voice_id": "matthew", "tools": ["end_call"]}
+            applied = await http.post("/context", json={"version": 4, "llm_context": new})
+            assert applied.json() == {"status": "applied", "version": 4, "mode": "reset"}
+            second = await nova.stream(1)
+            await second.wait_for("promptStart")
+            await second.wait_for("textInput")
+            assert second.system_text().startswith("You are now a pirate concierge.")
+            assert second.voice() == "matthew" and second.tool_names() == ["end_call"]
+
+            stale = await http.post("/context", json={"version": 3, "llm_context": new})
+            assert stale.json() == {"status": "stale", "version": 4}
+            knowledge = new | {"knowledge_base": [{"title": "Hours", "content": "Open 9 to 5."}]}
+            appended = await http.post("/context", json={"version": 5, "llm_context": knowledge})
+            assert appended.json()["mode"] == "appended" and len(nova.streams) == 2  # no reconnect for text only
+            missing = await http.post(
+                "/context", json={"version": 6, "llm_context": new}, headers={"x-daily-session-id": "nope"}
+            )
+            assert missing.status_code == 404
+
+        for message in twilio_media(5):  # the call is still alive after all of it
+            await ws.send(message)
+        await asyncio.sleep(0.2)
+        assert not second.closed
