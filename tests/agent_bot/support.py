@@ -100,7 +100,7 @@ def weather_api(*, fail: bool = False) -> FastAPI:
     return app
 
 
-def bot_app(deps: BotDeps) -> FastAPI:
+def bot_app(deps: BotDeps, session_id: str = "session-1") -> FastAPI:
     """What the base image does: `/ws` runs `bot()`; `/context` is the Session API route."""
     app = FastAPI()
     context_api.install(app)
@@ -108,7 +108,7 @@ def bot_app(deps: BotDeps) -> FastAPI:
     @app.websocket("/ws")
     async def media_stream(websocket: WebSocket) -> None:
         await websocket.accept()
-        await run_bot(WebSocketRunnerArguments(websocket=websocket, session_id="session-1"), deps)
+        await run_bot(WebSocketRunnerArguments(websocket=websocket, session_id=session_id), deps)
         with contextlib.suppress(Exception):
             await websocket.close()
 
