@@ -1,0 +1,221 @@
+"""Daemon processes, bulk data and convergence checks for the resilience tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from config_sync_service.core.config import Settings
+from config_sync_service.db.session import SessionFactory, transaction
+from config_sync_service.schemas.messages import ChangeType
+from tests.helpers import CONTEXT, DEPLOYMENT, daemon_env, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "build" / "resilience"
+
+
+class DaemonProcess:
+    """config-sync as a real process: uvicorn (one worker) or gunicorn (`workers` uvicorn workers)."""
+
+    def __init__(self, settings: Settings, log_path: Path, *, workers: int = 1) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.log_path = log_path
+        self.workers = workers
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        prometheus_dir = self.log_path.parent / f"prom-{self.port}"
+        prometheus_dir.mkdir(parents=True, exist_ok=True)
+        env = daemon_env(self.settings) | {
+            "LOG_LEVEL": "WARNING",
+            "WEB_CONCURRENCY": str(self.workers),
+            "BIND": f"127.0.0.1:{self.port}",
+            "PROMETHEUS_MULTIPROC_DIR": str(prometheus_dir),
+        }
+        if self.workers == 1:
+            argv = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config_sync_service.main:app",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ]
+        else:
+            argv = [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(REPO / "gunicorn.conf.py"),
+                "config_sync_service.main:app",
+            ]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                argv, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    async def wait_ready(self, timeout: float = 40) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as http:
+            while time.monotonic() < deadline:
+                assert self.proc is not None and self.proc.poll() is None, self.tail()
+                try:
+                    if (await http.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2)).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"daemon not ready after {timeout}s\n{self.tail()}")
+
+    async def healthz(self) -> int:
+        async with httpx.AsyncClient() as http:
+            return (await http.get(f"http://127.0.0.1:{self.port}/healthz", timeout=5)).status_code
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+
+async def bulk_agents(sessions: SessionFactory, count: int, *, prefix: str) -> list[uuid.UUID]:
+    """`count` agents with version 1 active, inserted in one statement each (the backend's writes)."""
+    ids = [uuid.uuid4() for _ in range(count)]
+    async with transaction(sessions) as s:
+        await s.execute(
+            sa.text(
+                "INSERT INTO agents (id, name, pipecat_agent_name) "
+                "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:names AS text[]), CAST(:pnames AS text[]))"
+            ),
+            {
+                "ids": ids,
+                "names": [f"{prefix} {i}" for i in range(count)],
+                "pnames": [f"{prefix}-{i}" for i in range(count)],
+            },
+        )
+        await s.execute(
+            sa.text(
+                "INSERT INTO agent_configurations (id, agent_id, version, is_active, deployment, llm_context) "
+                "SELECT gen_random_uuid(), a, 1, true, CAST(:d AS jsonb), CAST(:c AS jsonb) "
+                "FROM unnest(CAST(:ids AS uuid[])) a"
+            ),
+            {"ids": ids, "d": json.dumps(DEPLOYMENT), "c": json.dumps(CONTEXT)},
+        )
+    return ids
+
+
+async def bump_versions(
+    sessions: SessionFactory, ids: Sequence[uuid.UUID], *, times: int = 1
+) -> list[tuple[uuid.UUID, int]]:
+    """Add `times` new versions to each agent (a changed system prompt), as the backend would; returns
+    (agent, version) for every version written, in commit order."""
+    written: list[tuple[uuid.UUID, int]] = []
+    for _ in range(times):
+        async with transaction(sessions) as s:
+            rows = (
+                await s.execute(
+                    sa.text(
+                        "WITH old AS (UPDATE agent_configurations SET is_active = false "
+                        "WHERE agent_id = ANY(:ids) AND is_active "
+                        "RETURNING agent_id, version, deployment, llm_context) "
+                        "INSERT INTO agent_configurations (id, agent_id, version, is_active, deployment, llm_context) "
+                        "SELECT gen_random_uuid(), agent_id, version + 1, true, deployment, "
+                        "jsonb_set(llm_context, '{system_prompt}', to_jsonb('v' || (version + 1)::text)) FROM old "
+                        "RETURNING agent_id, version"
+                    ),
+                    {"ids": list(ids)},
+                )
+            ).all()
+        written += [(r[0], r[1]) for r in rows]
+    return written
+
+
+async def publish_all(
+    redis: Any,
+    settings: Settings,
+    changes: Sequence[tuple[uuid.UUID, int]],
+    change_type: ChangeType = ChangeType.CONTEXT_UPDATE,
+) -> None:
+    async with redis.pipeline(transaction=False) as pipe:
+        for agent_id, version in changes:
+            pipe.publish(
+                settings.updates_channel,
+                json.dumps({"agent_id": str(agent_id), "version": version, "change_type": change_type.value}),
+            )
+        await pipe.execute()
+
+
+async def lagging(sessions: SessionFactory, ids: Sequence[uuid.UUID]) -> dict[str, int]:
+    """How many of `ids` are not yet SYNCED at their active version, by status."""
+    async with sessions() as s:
+        rows = (
+            await s.execute(
+                sa.text(
+                    "SELECT a.sync_status, count(*) FROM agents a JOIN agent_configurations c ON c.agent_id = a.id "
+                    "AND c.is_active WHERE a.id = ANY(:ids) AND (a.sync_status <> 'SYNCED' OR a.synced_version IS NULL "
+                    "OR a.synced_version < c.version) GROUP BY 1"
+                ),
+                {"ids": list(ids)},
+            )
+        ).all()
+    return {str(status): int(n) for status, n in rows}
+
+
+async def converge(
+    sessions: SessionFactory, ids: Sequence[uuid.UUID], *, timeout: float, daemon: DaemonProcess | None = None
+) -> float:
+    """Seconds until every agent is SYNCED at its newest version; fails with what is left after `timeout`."""
+    started = time.monotonic()
+    left: dict[str, int] = {}
+    while time.monotonic() - started < timeout:
+        left = await lagging(sessions, ids)
+        if not left:
+            return time.monotonic() - started
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"not converged after {timeout}s: {left}\n{daemon.tail() if daemon else ''}")
+
+
+@dataclass
+class Scenario:
+    name: str
+    agents: int
+    changes: int
+    converged_s: float
+    pipecat_calls: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def record(scenario: Scenario) -> None:
+    """Keep the scenario's figures for the summary (build/resilience/results.json)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "results.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[scenario.name] = scenario.__dict__ | {"converged_s": round(scenario.converged_s, 2)}
+    path.write_text(json.dumps(data, indent=2, default=str))
+    print(
+        f"\nresilience {scenario.name}: {scenario.agents} agents, {scenario.changes} changes, converged in "
+        f"{scenario.converged_s:.1f}s with {scenario.pipecat_calls} Pipecat calls {scenario.extra}"
+    )
