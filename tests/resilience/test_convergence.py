@@ -69,6 +69,17 @@ def spawn(daemons: list[DaemonProcess], settings: Settings, tmp_path: Path, *, w
     return daemon
 
 
+async def provisioned(
+    daemons: list[DaemonProcess], settings: Settings, tmp_path: Path, sessions: SessionFactory, count: int, prefix: str
+) -> tuple[list[Any], DaemonProcess]:
+    """`count` agents at version 1, a daemon, and its startup sweep's provisioning of all of them."""
+    ids = await bulk_agents(sessions, count, prefix=prefix)
+    daemon = spawn(daemons, settings, tmp_path)
+    await daemon.wait_ready()
+    await converge(sessions, ids, timeout=120, daemon=daemon)
+    return ids, daemon
+
+
 async def calls(control: EmulatorControl) -> list[dict[str, Any]]:
     return await control.calls()
 
@@ -101,10 +112,7 @@ async def test_kill_9_mid_burst_then_restart_converges_with_nothing_left_syncing
     daemons: list[DaemonProcess],
     tmp_path: Path,
 ) -> None:
-    ids = await bulk_agents(session_factory, 200, prefix="crash")
-    daemon = spawn(daemons, fast_settings, tmp_path)
-    await daemon.wait_ready()
-    await converge(session_factory, ids, timeout=90, daemon=daemon)  # v1 provisioned by the startup sweep
+    ids, daemon = await provisioned(daemons, fast_settings, tmp_path, session_factory, 200, "crash")
     started = time.monotonic()
     for _ in range(5):  # 1,000 changes: 200 agents × 5 versions
         await publish_all(redis, fast_settings, await bump_versions(session_factory, ids))
@@ -131,10 +139,7 @@ async def test_redis_restart_mid_burst(
     tmp_path: Path,
 ) -> None:
     settings = fast_settings.model_copy(update={"redis_url": own_redis.url})
-    ids = await bulk_agents(session_factory, 100, prefix="redis")
-    daemon = spawn(daemons, settings, tmp_path)
-    await daemon.wait_ready()
-    await converge(session_factory, ids, timeout=60, daemon=daemon)
+    ids, daemon = await provisioned(daemons, settings, tmp_path, session_factory, 100, "redis")
     started = time.monotonic()
     publisher = aioredis.Redis.from_url(own_redis.url)
     await publish_all(publisher, settings, await bump_versions(session_factory, ids))
@@ -157,10 +162,7 @@ async def test_postgres_connections_killed_mid_burst(
     tmp_path: Path,
     database_url: str,
 ) -> None:
-    ids = await bulk_agents(session_factory, 200, prefix="pgkill")
-    daemon = spawn(daemons, fast_settings, tmp_path)
-    await daemon.wait_ready()
-    await converge(session_factory, ids, timeout=90, daemon=daemon)
+    ids, daemon = await provisioned(daemons, fast_settings, tmp_path, session_factory, 200, "pgkill")
     started = time.monotonic()
     database = database_url.rsplit("/", 1)[1]
     killed = 0
@@ -288,10 +290,7 @@ async def test_burst_of_50_versions_costs_at_most_two_redeploys(
     daemons: list[DaemonProcess],
     tmp_path: Path,
 ) -> None:
-    ids = await bulk_agents(session_factory, 1, prefix="burst")
-    daemon = spawn(daemons, fast_settings, tmp_path)
-    await daemon.wait_ready()
-    await converge(session_factory, ids, timeout=30, daemon=daemon)
+    ids, daemon = await provisioned(daemons, fast_settings, tmp_path, session_factory, 1, "burst")
     await control.http.post("/_emulator/reset")
     started = time.monotonic()
     changes = []
