@@ -91,7 +91,8 @@ class AgentSession:
     async def run(self) -> None:
         SESSIONS[self.session_id] = self
         try:
-            await self.runner.run(self.worker)
+            await self.runner.add_workers(self.worker)
+            await self.runner.run()
         finally:
             SESSIONS.pop(self.session_id, None)
             await self._after_pipeline()

@@ -47,7 +47,7 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
     """Serve `app` with uvicorn on a free loopback port in this event loop; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off", ws="websockets")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off", ws="websockets-sansio")
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
