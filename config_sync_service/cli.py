@@ -12,6 +12,7 @@ from alembic.util.exc import CommandError as AlembicCommandError
 
 from config_sync_service.core.config import Settings, SettingsError, load_settings
 from config_sync_service.core.logging import configure_logging, get_logger
+from config_sync_service.operators.commands import dlq_app, status_command
 
 app = typer.Typer(
     name="config-sync",
@@ -178,6 +179,10 @@ def emulator(
     config = EmulatorConfig(deploy_delay_s=deploy_delay, secret_ready_delay_s=secret_ready_delay, faults=faults)
     print(f"Pipecat Cloud emulator on http://{host}:{port}/v1 — faults and calls at http://{host}:{port}/_emulator/")
     uvicorn.run(create_emulator(config), host=host, port=port, log_level="warning")
+
+
+app.command("status")(status_command)
+app.add_typer(dlq_app, name="dlq")
 
 
 def main() -> None:

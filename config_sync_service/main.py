@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from config_sync_service import __version__
-from config_sync_service.api import health, status
+from config_sync_service.api import health, metrics, operators, status
 from config_sync_service.core.config import Settings, get_settings
 from config_sync_service.core.logging import configure_logging
 from config_sync_service.runtime import Runtime
@@ -34,6 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="config-sync", version=__version__, lifespan=lifespan)
     app.include_router(health.router)
     app.include_router(status.router)
+    app.include_router(metrics.router)
+    app.include_router(operators.router)
     return app
 
 

@@ -18,17 +18,33 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+def operator_token(runtime: Runtime) -> str | None:
+    """The configured `OPERATOR_TOKEN`; an empty one counts as none (it would accept an empty bearer)."""
+    token = runtime.settings.operator_token
+    return token.get_secret_value() if token is not None and token.get_secret_value() else None
+
+
 def require_operator(request: Request, runtime: RuntimeDep) -> None:
     """When `OPERATOR_TOKEN` is set, `/status` and operator endpoints need `Authorization: Bearer <token>`."""
-    token = runtime.settings.operator_token
+    token = operator_token(runtime)
     if token is None:
         return
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(given.encode(), token.get_secret_value().encode()):
+    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "operator token required", headers={"WWW-Authenticate": "Bearer"}
         )
 
 
 OperatorDep = Depends(require_operator)
+
+
+def require_operator_endpoints(runtime: RuntimeDep) -> None:
+    """Endpoints that change things exist only when `OPERATOR_TOKEN` is set: 404 otherwise."""
+    if operator_token(runtime) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+
+
+# order matters: without a token the endpoints do not exist (404) before anyone is refused (401)
+OperatorEndpointsDeps = [Depends(require_operator_endpoints), OperatorDep]

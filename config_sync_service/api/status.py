@@ -9,31 +9,57 @@ from fastapi import APIRouter
 
 from config_sync_service import __version__
 from config_sync_service.api.deps import OperatorDep, RuntimeDep
+from config_sync_service.core.logging import scrub
 from config_sync_service.db import crud
+from config_sync_service.db.models import utcnow
 
 router = APIRouter(tags=["operators"])
+OLDEST_OUT_OF_SYNC = 10
+TOTALS = ("received", "processed", "applied", "noop", "failed", "retries", "dead_lettered", "invalid")
+
+
+def _out_of_sync(agent: crud.OutOfSyncAgent) -> dict[str, Any]:
+    return {
+        "agent_id": str(agent.agent_id),
+        "name": agent.name,
+        "sync_status": agent.sync_status.value,
+        "desired_state": agent.desired_state.value,
+        "active_version": agent.active_version,
+        "synced_version": agent.synced_version,
+        "since": agent.since.isoformat(),
+        "for_s": round((utcnow() - agent.since).total_seconds(), 1),
+        "attempts": agent.attempts,
+        "last_error_class": agent.last_error_class,
+        "last_error": None if agent.last_error_message is None else scrub(agent.last_error_message)[:300],
+    }
 
 
 async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
     engine = runtime.engine
     async with runtime.sessions() as s:
         by_status = await crud.count_agents_by_status(s)
+        out_of_sync, oldest = await crud.list_out_of_sync_agents(s, limit=OLDEST_OUT_OF_SYNC)
     reconciler = engine.reconciler
+    stats = engine.stats.snapshot()
     return {
         "version": __version__,
         "owner": engine.owner,
         "uptime_s": round(time.time() - runtime.started_at, 1),
         "agents_by_status": by_status,
+        "out_of_sync": {"count": out_of_sync, "oldest": [_out_of_sync(a) for a in oldest]},
         "queue": {"depth": len(engine.queue), "in_flight": engine.queue.in_flight, "scheduled": engine.queue.scheduled},
         "dlq_depth": await runtime.dead_letters.depth(),
         "subscribed": runtime.listener.subscribed,
         "last_sweep": {
             "at": reconciler.last_sweep_at,
+            "ago_s": None if reconciler.last_sweep_at is None else round(time.time() - reconciler.last_sweep_at, 1),
             "queued": reconciler.last_sweep_queued,
             "sweeps": reconciler.sweeps,
         },
         "retry_budget": {"paused_s": round(engine.budget.pause_remaining(), 2), "pauses": engine.budget.pauses},
-        **engine.stats.snapshot(),
+        # this process's counters (each gunicorn worker has its own; /metrics adds them up)
+        "totals": {name: int(stats["counters"].get(name, 0)) for name in TOTALS},
+        **stats,
     }
 
 

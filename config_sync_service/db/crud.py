@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from config_sync_service.db.models import Agent, AgentConfiguration, DesiredState, SyncStatus, utcnow
@@ -231,6 +232,80 @@ async def list_drifted_agents(session: AsyncSession, *, limit: int | None = None
 async def count_agents_by_status(session: AsyncSession) -> dict[str, int]:
     rows = (await session.execute(select(Agent.sync_status, sa.func.count()).group_by(Agent.sync_status))).all()
     return {str(status): int(n) for status, n in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class OutOfSyncAgent:
+    """An agent whose Pipecat state does not yet match Postgres: since when, and the last error (for `/status`)."""
+
+    agent_id: uuid.UUID
+    name: str
+    sync_status: SyncStatus
+    desired_state: DesiredState
+    active_version: int | None
+    synced_version: int | None
+    since: datetime
+    attempts: int
+    last_error_class: str | None
+    last_error_message: str | None
+
+
+async def list_out_of_sync_agents(session: AsyncSession, *, limit: int = 10) -> tuple[int, list[OutOfSyncAgent]]:
+    """How many agents are out of sync, and the `limit` that have been so longest.
+
+    Out of sync: to be deleted but not `DELETED`; or with an active version that is not `SYNCED` or newer than
+    `synced_version`. Since: the oldest version not yet applied (else the agent's last change).
+    """
+    older = aliased(AgentConfiguration)
+    pending_since = (
+        sa.select(sa.func.min(col(older.created_at)))
+        .where(
+            col(older.agent_id) == col(Agent.id),
+            col(older.version) > sa.func.coalesce(col(Agent.synced_version), 0),
+        )
+        .scalar_subquery()
+    )
+    deleting = col(Agent.desired_state) == DesiredState.DELETED
+    status = col(Agent.sync_status)
+    since = sa.case((deleting, col(Agent.updated_at)), else_=sa.func.coalesce(pending_since, col(Agent.updated_at)))
+    query = (
+        sa.select(
+            sa.func.count().over(),
+            col(Agent.id),
+            col(Agent.name),
+            status,
+            col(Agent.desired_state),
+            col(AgentConfiguration.version),
+            col(Agent.synced_version),
+            since,
+            col(Agent.attempts),
+            col(Agent.last_error_class),
+            col(Agent.last_error_message),
+        )
+        .select_from(Agent)
+        .outerjoin(
+            AgentConfiguration,
+            sa.and_(col(AgentConfiguration.agent_id) == col(Agent.id), col(AgentConfiguration.is_active)),
+        )
+        .where(
+            sa.or_(
+                sa.and_(deleting, status != SyncStatus.DELETED),
+                sa.and_(
+                    sa.not_(deleting),
+                    col(AgentConfiguration.version).is_not(None),
+                    sa.or_(
+                        status != SyncStatus.SYNCED,
+                        col(AgentConfiguration.version) > sa.func.coalesce(col(Agent.synced_version), 0),
+                    ),
+                ),
+            )
+        )
+        .order_by(since, col(Agent.id))
+        .limit(limit)
+    )
+    rows = (await session.execute(query)).all()
+    total = int(rows[0][0]) if rows else 0
+    return total, [OutOfSyncAgent(*row[1:]) for row in rows]
 
 
 async def claim_agent(session: AsyncSession, *, agent_id: uuid.UUID, owner: str, lease_s: float) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -12,9 +13,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from config_sync_service.core.logging import scrub
+from config_sync_service.core.logging import get_logger, scrub
 
+log = get_logger("config_sync.dead_letter")
 MAX_RAW_CHARS = 4096  # a 1 MiB junk payload is kept as its head, with its size
+REPLAY_CLAIM_TTL_S = 3600
 
 
 def writer_id() -> str:
@@ -62,6 +65,22 @@ class DeadLetterEntry:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
+    @classmethod
+    def from_stored(cls, text: str) -> DeadLetterEntry:
+        """`from_json`, or for an item someone else pushed that is no entry, an entry describing it."""
+        try:
+            entry = cls.from_json(text)
+        except (ValueError, TypeError, AttributeError) as exc:
+            return cls.from_raw(
+                text,
+                reason="unreadable_entry",
+                error_class=type(exc).__name__,
+                error_message="the list holds an item that is not a dead-letter entry",
+                id=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32],
+                dead_at=0.0,
+            )
+        return entry
+
 
 class DeadLetterQueue:
     """`LPUSH` + `LTRIM` to `max_len`; index 0 is the newest entry."""
@@ -76,6 +95,16 @@ class DeadLetterQueue:
             pipe.lpush(self.key, entry.to_json())
             pipe.ltrim(self.key, 0, self.max_len - 1)
             await pipe.execute()
+        log.info(
+            "dlq.dead_lettered",
+            entry_id=entry.id,
+            reason=entry.reason,
+            agent_id=entry.agent_id,
+            version=entry.version,
+            change_type=entry.change_type,
+            error_class=entry.error_class,
+            replay_count=entry.replay_count,
+        )
 
     async def depth(self) -> int:
         return int(await self.redis.llen(self.key))
@@ -84,6 +113,34 @@ class DeadLetterQueue:
         """Entries from index `start` to `stop` inclusive (newest first); a snapshot of the list."""
         raw = await self.redis.lrange(self.key, start, stop)
         return [DeadLetterEntry.from_json(item) for item in raw]
+
+    async def snapshot(self) -> list[tuple[str, DeadLetterEntry]]:
+        """Every entry with its stored text (newest first), read at once: what replay and purge walk."""
+        items = await self.redis.lrange(self.key, 0, -1)
+        texts = [i.decode("utf-8", "surrogateescape") if isinstance(i, bytes) else str(i) for i in items]
+        return [(text, DeadLetterEntry.from_stored(text)) for text in texts]
+
+    async def remove_stored(self, texts: list[str], *, batch: int = 500) -> int:
+        """Remove entries by their stored text (one `LREM` each, pipelined); entries pushed meanwhile stay."""
+        removed = 0
+        for start in range(0, len(texts), batch):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for text in texts[start : start + batch]:
+                    # the exact bytes, so that a foreign item that is not UTF-8 can be removed too
+                    pipe.lrem(self.key, 1, text.encode("utf-8", "surrogateescape"))  # type: ignore[arg-type]
+                removed += sum(int(n) for n in await pipe.execute())
+        return removed
+
+    async def claim_replay(self, replay_id: str, owner: str) -> bool:
+        """True for the first process to spend a replay request that every worker received (SET NX).
+
+        If Redis cannot answer, the replay runs: twice is better than never.
+        """
+        try:
+            return bool(await self.redis.set(f"{self.key}:replay:{replay_id}", owner, nx=True, ex=REPLAY_CLAIM_TTL_S))
+        except Exception as exc:
+            log.warning("dlq.replay_claim_failed", replay_id=replay_id, error=type(exc).__name__)
+            return True
 
     async def remove(self, entry_id: str) -> bool:
         """Remove one entry by id (replay and purge use this, so concurrent pushes are never lost)."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from dataclasses import replace
 
+from config_sync_service import metrics
 from config_sync_service.core.config import Settings
 from config_sync_service.core.logging import get_logger
 from config_sync_service.db.session import SessionFactory
@@ -60,13 +63,17 @@ class SyncEngine:
         if isinstance(parsed, Rejection):
             await self._reject(raw, parsed)
             return
-        self.submit(parsed.agent_id, Hint(parsed, raw))
+        if parsed.replay:
+            hint = Hint(parsed, raw, force=True, replay_count=parsed.replay_count, replay_id=parsed.replay_id)
+        else:
+            hint = Hint(parsed, raw)
+        self.submit(parsed.agent_id, hint)
 
     def submit(self, agent_id: uuid.UUID, hint: Hint | None = None) -> None:
         if hint is not None:
             previous = self.hints.get(agent_id)
             if previous is not None and previous.force and not hint.force:
-                hint = Hint(hint.message, hint.raw, force=True)
+                hint = replace(hint, force=True, replay_count=previous.replay_count, replay_id=previous.replay_id)
             self.hints[agent_id] = hint
         self.queue.add(agent_id)
 
@@ -77,6 +84,8 @@ class SyncEngine:
             reason=rejection.reason.value,
             detail=rejection.detail,
             agent_id=rejection.agent_id,
+            version=rejection.version if isinstance(rejection.version, int | str | None) else None,
+            change_type=rejection.change_type if isinstance(rejection.change_type, str) else None,
             size=len(raw),
         )
         entry = DeadLetterEntry.from_raw(
@@ -114,10 +123,15 @@ class SyncEngine:
             except ShutDownError:
                 return
             hint = self.hints.pop(agent_id, None)
+            started = time.monotonic()
             try:
                 result = await self.processor.process(agent_id, hint)
+                metrics.observe_sync(result.outcome, time.monotonic() - started)
+                self.stats.count("processed")
                 failures = 0
                 if result.requeue_after is not None:
+                    if hint is not None and hint.replay_count:  # a replayed agent's next dead letter says so
+                        self.hints.setdefault(agent_id, replace(hint, force=False, replay_id=None))
                     self.queue.add_after(agent_id, result.requeue_after)
             except Exception as exc:  # database gone, a bug: log, back off, try the agent again later
                 failures += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from config_sync_service.core.config import Settings
@@ -43,11 +43,17 @@ class Action(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Hint:
-    """What the message that queued an agent said (for logs and dead letters); `force` replays errors."""
+    """What the message that queued an agent said (for logs and dead letters); `force` replays errors.
+
+    A replay (`config-sync dlq replay`) sets `force`, the `replay_count` its dead letter gets if the agent fails
+    again, and, when it came over the channel, a `replay_id` that only one process may spend.
+    """
 
     message: ChangeMessage | None = None
     raw: bytes | None = None
     force: bool = False
+    replay_count: int = 0
+    replay_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +135,8 @@ class Processor:
         if not claimed:
             self.stats.count("claimed_elsewhere")
             return Result("claimed_elsewhere")
+        if hint.force and hint.replay_id is not None and not await self.dlq.claim_replay(hint.replay_id, self.owner):
+            hint = replace(hint, force=False)  # every worker got the replay; another one already ran it
         result = Result("noop")
         for _ in range(MAX_PASSES):
             async with self.sessions() as s:
@@ -137,7 +145,7 @@ class Processor:
             assert agent is not None  # agents are never deleted while claimed by us (backend sets DELETED)
             plan = plan_for(agent, config, shared_digest=self.shared_digest, force=hint.force)
             result = await self._run(agent, config, plan, hint)
-            hint = Hint(hint.message, hint.raw)  # `force` is spent on the first pass
+            hint = replace(hint, force=False)  # `force` is spent on the first pass
             async with transaction(self.sessions) as s:
                 released = await crud.release_claim(
                     s,
@@ -159,12 +167,15 @@ class Processor:
             bound.debug("sync.noop", status=agent.sync_status.value)
             return Result("noop")
         started = time.monotonic()
+        polling = plan.action is Action.POLL  # every few seconds while DEPLOYING: debug until it ends
+        (bound.debug if polling else bound.info)("sync.started", status=agent.sync_status.value, force=hint.force)
         try:
             result = await self._execute(agent, config, plan)
         except (PipecatApiError, InvalidConfigurationError) as exc:
-            return await self._failed(agent, plan, exc, hint)
+            return await self._failed(agent, plan, exc, hint, started)
         self.stats.count(result.outcome)
-        bound.info(f"sync.{result.outcome}", duration_s=round(time.monotonic() - started, 3))
+        done = bound.debug if polling and result.outcome == "deploying" else bound.info
+        done("sync.succeeded", outcome=result.outcome, duration_s=round(time.monotonic() - started, 3))
         return result
 
     def _target(self, agent: Agent, config: AgentConfiguration) -> Target:
@@ -268,7 +279,7 @@ class Processor:
                 **(defaults | fields),  # type: ignore[arg-type]
             )
 
-    async def _failed(self, agent: Agent, plan: Plan, exc: Exception, hint: Hint) -> Result:
+    async def _failed(self, agent: Agent, plan: Plan, exc: Exception, hint: Hint, started: float) -> Result:
         error_class = type(exc).__name__
         message = scrub(str(exc))[:2000]
         attempts = agent.attempts + 1
@@ -315,7 +326,9 @@ class Processor:
             "sync.failed",
             agent_id=str(agent.id),
             version=plan.version,
+            change_type=hint.message.change_type.value if hint.message else None,
             action=plan.action.value,
+            duration_s=round(time.monotonic() - started, 3),
             error_class=error_class,
             error=message,
             attempts=attempts,
@@ -340,6 +353,7 @@ class Processor:
             version=plan.version,
             change_type=hint.message.change_type.value if hint.message else None,
             attempts=attempts,
+            replay_count=hint.replay_count,
         )
         await self._push(entry)
 
@@ -361,9 +375,16 @@ class Processor:
             agent_id=str(agent_id),
             version=msg.version if msg else None,
             change_type=msg.change_type.value if msg else None,
+            replay_count=hint.replay_count,
         )
         await self._push(entry)
-        log.warning("message.rejected", reason="unknown_agent", agent_id=str(agent_id))
+        log.warning(
+            "message.rejected",
+            reason="unknown_agent",
+            agent_id=str(agent_id),
+            version=entry.version,
+            change_type=entry.change_type,
+        )
 
 
 def _deployment_failed(status: AgentStatus) -> InvalidConfigurationError:

@@ -1,4 +1,4 @@
-"""In-process counters for `/status` (Prometheus metrics are exported separately)."""
+"""In-process counters for `/status`; every count also feeds the Prometheus counters (`metrics.count`)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from config_sync_service import metrics
+from config_sync_service.core.logging import scrub
 
 
 @dataclass(slots=True)
@@ -26,9 +29,10 @@ class Stats:
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] += n
+        metrics.count(name, n)
 
     def error(self, *, agent_id: str | None, error_class: str, message: str) -> None:
-        self.last_error = LastError(time.time(), agent_id, error_class, message)
+        self.last_error = LastError(time.time(), agent_id, error_class, scrub(message))
 
     def snapshot(self) -> dict[str, Any]:
         last = self.last_error

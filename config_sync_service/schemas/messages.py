@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, model_validator
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_VERSION = 2**31 - 1  # the column is a Postgres integer
@@ -39,16 +39,37 @@ class RejectReason(enum.StrEnum):
 
 
 class ChangeMessage(BaseModel):
-    """`{"agent_id": uuid, "version": int >= 1, "change_type": ...}`; extra fields are ignored."""
+    """`{"agent_id": uuid, "version": int >= 1, "change_type": ...}`; extra fields are ignored.
+
+    `config-sync dlq replay` adds `replay: true` (re-run the agent even after a permanent error), the replayed
+    entry's `replay_count` and a `replay_id` (so that one of the many workers receiving it does the forced run).
+    Backends never set them; malformed replay fields are dropped rather than rejecting the message.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     agent_id: uuid.UUID
     version: Annotated[StrictInt, Field(ge=1, le=MAX_VERSION)]
     change_type: ChangeType
+    replay: StrictBool = False
+    replay_count: Annotated[StrictInt, Field(ge=0, le=MAX_VERSION)] = 0
+    replay_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lenient_replay_fields(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        checks = {
+            "replay": lambda v: isinstance(v, bool),
+            "replay_count": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_VERSION,
+            "replay_id": lambda v: v is None or (isinstance(v, str) and 0 < len(v) <= 64),
+        }
+        return {k: v for k, v in data.items() if k not in checks or checks[k](v)}
 
     def to_json(self) -> str:
-        return self.model_dump_json()
+        """The wire form; the replay fields only when set (a plain change stays the three DESIGN §3 fields)."""
+        return self.model_dump_json(exclude_defaults=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Operator tooling shared by the CLI and the HTTP API."""

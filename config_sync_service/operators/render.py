@@ -1,0 +1,134 @@
+"""Plain-text views for the command line: `/status` and dead-letter entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from config_sync_service.db.models import SyncStatus
+from config_sync_service.operators.dlq import Listed, Page
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, indent: str = "  ") -> list[str]:
+    """Left-aligned columns; the last one is not padded."""
+    cells = [[str(h) for h in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        padded = [c.ljust(w) for c, w in zip(row[:-1], widths[:-1], strict=True)] + [row[-1]]
+        lines.append((indent + "  ".join(padded)).rstrip())
+    return lines
+
+
+def ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {s:02d}s"
+    hours, m = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {m:02d}m"
+    return f"{hours // 24}d {hours % 24}h"
+
+
+def when(epoch: float | None) -> str:
+    if not epoch:
+        return "-"
+    return dt.datetime.fromtimestamp(float(epoch), dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _short(text: str | None, width: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_status(data: dict[str, Any], *, url: str) -> str:
+    """`config-sync status`: agents per status, the oldest out-of-sync agents, queue, dead letters, sweep."""
+    lines = [
+        f"config-sync {data.get('version')} at {url}: up {ago(data.get('uptime_s'))}, "
+        f"{'subscribed' if data.get('subscribed') else 'NOT subscribed'} (process {data.get('owner')})",
+        "",
+        "Agents by sync status",
+    ]
+    by_status: dict[str, int] = data.get("agents_by_status", {})
+    known = [s.value for s in SyncStatus if s.value in by_status]
+    rows = [(name, by_status[name]) for name in known + sorted(set(by_status) - set(known))]
+    rows.append(("total", sum(by_status.values())))
+    lines += table(("STATUS", "AGENTS"), rows)
+    queue, sweep = data.get("queue", {}), data.get("last_sweep", {})
+    lines += [
+        "",
+        f"Queue:        {queue.get('depth', 0)} waiting, {queue.get('in_flight', 0)} in flight, "
+        f"{queue.get('scheduled', 0)} scheduled (this process)",
+        f"Dead letters: {data.get('dlq_depth', 0)}",
+        f"Last sweep:   {ago(sweep.get('ago_s'))} ago, queued {sweep.get('queued', 0)} "
+        f"({sweep.get('sweeps', 0)} sweeps)",
+    ]
+    totals: dict[str, int] = data.get("totals", {})
+    if totals:
+        lines.append("Counters:     " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in totals.items()))
+    last = data.get("last_error")
+    if last:
+        lines.append(
+            f"Last error:   {when(last.get('at'))} agent {last.get('agent_id')} {last.get('error_class')}: "
+            f"{_short(last.get('message'), 100)}"
+        )
+    out = data.get("out_of_sync", {})
+    oldest = out.get("oldest", [])
+    lines += ["", f"Out of sync: {out.get('count', 0)} agent(s)" + (", oldest first" if oldest else "")]
+    if oldest:
+        lines += table(
+            ("AGENT", "NAME", "STATUS", "ACTIVE", "SYNCED", "FOR", "LAST ERROR"),
+            [
+                (
+                    a["agent_id"],
+                    _short(a.get("name"), 24),
+                    a["sync_status"],
+                    a.get("active_version") or "-",
+                    a.get("synced_version") or "-",
+                    ago(a.get("for_s")),
+                    _short(f"{a['last_error_class']}: {a.get('last_error')}" if a.get("last_error_class") else "", 70),
+                )
+                for a in oldest
+            ],
+        )
+    return "\n".join(lines)
+
+
+def render_page(page: Page) -> str:
+    if not page.entries:
+        return f"no dead letters (of {page.total}) match" if page.total else "the dead-letter list is empty"
+    lines = table(
+        ("#", "ID", "DEAD AT", "REASON", "AGENT", "VER", "REPLAYS", "ERROR"),
+        [
+            (
+                item.index,
+                item.entry.id[:12],
+                when(item.entry.dead_at),
+                item.entry.reason,
+                item.entry.agent_id or "-",
+                item.entry.version if item.entry.version is not None else "-",
+                item.entry.replay_count,
+                _short(f"{item.entry.error_class}: {item.entry.error_message}", 60),
+            )
+            for item in page.entries
+        ],
+        indent="",
+    )
+    last = page.offset + len(page.entries)
+    lines.append(f"{page.offset + 1}-{last} of {page.matching} matching ({page.total} in the list), newest first")
+    return "\n".join(lines)
+
+
+def render_entry(item: Listed) -> str:
+    data = item.to_dict()
+    for key in ("first_failure_at", "last_failure_at", "dead_at"):
+        data[key] = f"{when(data[key])} ({data[key]})"
+    width = max(len(k) for k in data)
+    return "\n".join(f"{k.ljust(width)}  {json.dumps(v) if isinstance(v, dict | list) else v}" for k, v in data.items())
