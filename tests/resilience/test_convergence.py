@@ -207,7 +207,7 @@ async def test_flaky_throttling_pipecat(
     converges; after any 429 about an agent, no call about that agent starts within the next second (the
     processor never retries sooner than Retry-After, and the client never retries a 429 itself); and the total
     number of calls stays under 40 per agent (no retry storm)."""
-    agents = 60
+    agents = 30
     ids = await bulk_agents(session_factory, agents, prefix="flaky")
     await control.set_faults(error_rate={"*": 0.3}, rate_429={"*": 0.1}, retry_after_s=1, seed=42)
     daemon = spawn(daemons, fast_settings, tmp_path)
