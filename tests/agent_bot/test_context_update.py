@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import websockets
 from pipecat.services.aws.nova_sonic.session_continuation import SessionContinuationParams
 
 from agent_bot.bot import BotDeps
+from agent_bot.session import SESSIONS
 from tests.agent_bot.fake_nova import FakeNovaSonic
-from tests.agent_bot.support import agent_env, bot_app, serve, twilio_media, twilio_start
+from tests.agent_bot.support import CALL_SID, STREAM_SID, agent_env, bot_app, serve, twilio_media, twilio_start
 
 
 async def test_context_update_reconnects_with_the_new_context_and_bad_ones_are_refused() -> None:
@@ -53,3 +55,11 @@ async def test_context_update_reconnects_with_the_new_context_and_bad_ones_are_r
             await ws.send(message)
         await asyncio.sleep(0.2)
         assert not second.closed
+        # the caller hangs up: Twilio sends `stop` and closes; the bot's session ends and leaves the registry
+        await ws.send(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}}))
+        await ws.close()
+    for _ in range(100):
+        if "session-1" not in SESSIONS:
+            break
+        await asyncio.sleep(0.05)
+    assert "session-1" not in SESSIONS
