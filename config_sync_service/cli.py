@@ -185,6 +185,27 @@ app.command("status")(status_command)
 app.add_typer(dlq_app, name="dlq")
 
 
+@app.command()
+@friendly_errors
+def reconcile(
+    agent_id: str | None = typer.Argument(None, help="One agent's UUID; without it, every drifted agent."),
+) -> None:
+    """Ask the running daemons to reconcile now: publish a FULL_SYNC hint for the agent or for every drifted one."""
+    import asyncio
+    import uuid
+
+    from config_sync_service.reconcile import request_reconcile
+
+    settings = settings_or_exit()
+    try:
+        target = uuid.UUID(agent_id) if agent_id else None
+    except ValueError:
+        print(f"config-sync: not an agent id: {agent_id!r}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    published = asyncio.run(request_reconcile(settings, target))
+    print(f"config-sync: published {published} reconcile hint(s) on {settings.updates_channel}")
+
+
 def main() -> None:
     app()
 
