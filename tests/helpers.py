@@ -216,3 +216,11 @@ def daemon_env(settings: Settings) -> dict[str, str]:
     for key, secret in settings.agent_secrets.items():
         env[f"AGENT_SECRET_{key}"] = secret.get_secret_value()
     return env
+
+
+def kill_group(proc: subprocess.Popen[bytes], sig: int = 9) -> None:
+    """Whatever happened: no process a test started (nor its children, e.g. gunicorn workers) outlives it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ from config_sync_service.db.session import SessionFactory
 from config_sync_service.mq.dead_letter import DeadLetterQueue
 from config_sync_service.schemas.messages import ChangeType
 from tests.emulator_control import EmulatorControl
-from tests.helpers import agent_row, daemon_env, free_port, make_agent, publish, running_daemon, wait_until
+from tests.helpers import agent_row, daemon_env, free_port, kill_group, make_agent, publish, running_daemon, wait_until
 from tests.operators.support import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,10 +114,7 @@ def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[b
     try:
         yield proc
     finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
+        kill_group(proc)
 
 
 async def test_metrics_add_up_over_two_gunicorn_workers(

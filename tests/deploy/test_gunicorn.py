@@ -191,14 +191,6 @@ def start_gunicorn(env: dict[str, str], log_path: Path) -> subprocess.Popen[byte
         )
 
 
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Whatever happened: no gunicorn master or worker of this test outlives it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-
-
 async def test_gunicorn_serves_syncs_and_stops_gracefully(
     settings: Settings,
     session_factory: SessionFactory,
@@ -208,7 +200,7 @@ async def test_gunicorn_serves_syncs_and_stops_gracefully(
 ) -> None:
     from config_sync_service.db.models import SyncStatus
     from config_sync_service.schemas.messages import ChangeType
-    from tests.helpers import agent_row, free_port, make_agent, publish, wait_until
+    from tests.helpers import agent_row, free_port, kill_group, make_agent, publish, wait_until
 
     proxy, pipecat_env = emulator_proxy
     port = free_port()
