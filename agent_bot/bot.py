@@ -13,7 +13,6 @@ from loguru import logger
 from pipecat.runner.types import DailyRunnerArguments, RunnerArguments, WebSocketRunnerArguments
 from pipecat.runner.utils import parse_telephony_websocket
 from pipecat.serializers.twilio import TwilioFrameSerializer
-from pipecat.services.aws.nova_sonic.llm import AWSNovaSonicLLMService
 from pipecat.services.aws.nova_sonic.session_continuation import SessionContinuationParams
 from pipecat.transports.base_transport import BaseTransport
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
@@ -21,21 +20,23 @@ from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPI
 from agent_bot import context_api
 from agent_bot.callctl import TwilioCallControl
 from agent_bot.config import AgentConfigError, call_overrides, load_agent_config
-from agent_bot.llm import make_llm
+from agent_bot.llm import AgentNovaSonic, make_llm
 from agent_bot.session import AgentSession
 from agent_bot.tools import CallState, WeatherClient
 
 context_api.install()  # POST /context on Pipecat Cloud's Session API app, when running in the base image
 
+TWILIO_API = "https://api.twilio.com"
+
 
 @dataclass
 class BotDeps:
-    """What the bot takes from its surroundings; tests replace the Nova Sonic class (the one faked seam)."""
+    """What the bot takes from its surroundings. Tests point the URLs at loopback servers (through `environ`:
+    `TWILIO_API_BASE_URL`, `WEATHER_GEOCODING_URL`, `WEATHER_FORECAST_URL`) and replace the Nova Sonic class,
+    the one faked seam."""
 
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    llm_class: type[AWSNovaSonicLLMService] = AWSNovaSonicLLMService
-    twilio_base_url: str = "https://api.twilio.com"
-    weather: WeatherClient | None = None
+    llm_class: type[AgentNovaSonic] = AgentNovaSonic
     session_continuation: SessionContinuationParams | None = None
 
 
@@ -44,12 +45,13 @@ async def bot(runner_args: RunnerArguments) -> None:
 
 
 async def run_bot(runner_args: RunnerArguments, deps: BotDeps) -> None:
+    """Run one session; a session that cannot start logs one line saying why and returns (the platform then
+    closes the call), never a stack trace."""
     try:
         config = load_agent_config(deps.environ)
     except AgentConfigError as exc:
         logger.error(f"session refused: invalid agent configuration: {exc}")
         return
-    session_id = runner_args.session_id or str(uuid.uuid4())
     body: Any
     if isinstance(runner_args, WebSocketRunnerArguments):
         prepared = await _twilio(runner_args, deps)
@@ -57,11 +59,12 @@ async def run_bot(runner_args: RunnerArguments, deps: BotDeps) -> None:
             return
         transport, call, body = prepared
     elif isinstance(runner_args, DailyRunnerArguments):
-        transport, call = _daily(runner_args), CallState(channel="daily")
-        body = runner_args.body
+        transport, call, body = daily_transport(runner_args), CallState(channel="daily"), runner_args.body
     else:
         logger.error(f"session refused: unsupported runner arguments {type(runner_args).__name__}")
         return
+    # Pipecat Cloud gives every session an id (the Session API's key); a local Twilio call is keyed by its CallSid
+    session_id = runner_args.session_id or call.call_sid or str(uuid.uuid4())
     caller = call_overrides(config.llm_context, body)  # the session body is untrusted: only permitted keys
     factory = functools.partial(
         make_llm, environ=deps.environ, cls=deps.llm_class, session_continuation=deps.session_continuation
@@ -74,17 +77,19 @@ async def run_bot(runner_args: RunnerArguments, deps: BotDeps) -> None:
             transport=transport,
             call=call,
             make_llm=factory,
-            weather=deps.weather,
+            weather=WeatherClient.from_env(deps.environ),
             idle_timeout_s=runner_args.pipeline_idle_timeout_secs,
         )
     except AgentConfigError as exc:
-        logger.error(f"session refused: {exc}")
+        logger.error(f"session {session_id} refused: {exc}")
         return
     logger.info(f"session {session_id}: agent {config.agent_id} v{config.version} on {call.channel}")
     await session.run()
 
 
-def _daily(runner_args: DailyRunnerArguments) -> BaseTransport:
+def daily_transport(runner_args: DailyRunnerArguments) -> BaseTransport:
+    """A Daily WebRTC session (room URL and token from the platform). Audio rates are the pipeline's, which are
+    Nova Sonic's (16 kHz in, 24 kHz out)."""
     from pipecat.transports.daily.transport import DailyParams, DailyTransport
 
     return DailyTransport(
@@ -95,20 +100,24 @@ def _daily(runner_args: DailyRunnerArguments) -> BaseTransport:
     )
 
 
-async def _twilio(
-    runner_args: WebSocketRunnerArguments, deps: BotDeps
-) -> tuple[BaseTransport, CallState, dict[str, Any]] | None:
-    transport_type, call_data = await parse_telephony_websocket(runner_args.websocket)
+async def _twilio(runner_args: WebSocketRunnerArguments, deps: BotDeps) -> tuple[BaseTransport, CallState, Any] | None:
+    """A Twilio media stream: the `connected` and `start` messages name the stream and the call."""
+    try:
+        transport_type, call_data = await parse_telephony_websocket(runner_args.websocket)
+    except Exception as exc:  # the caller hung up before the stream started, or garbage on the socket
+        logger.error(f"session refused: no Twilio media stream start ({type(exc).__name__})")
+        return None
     if transport_type != "twilio":
         logger.error(f"session refused: websocket transport {transport_type!r} is not a Twilio media stream")
         return None
     env = deps.environ
     account_sid, auth_token = env.get("TWILIO_ACCOUNT_SID", ""), env.get("TWILIO_AUTH_TOKEN", "")
-    control = (
-        TwilioCallControl(account_sid=account_sid, auth_token=auth_token, base_url=deps.twilio_base_url)
-        if account_sid and auth_token
-        else None
-    )
+    control = None
+    if account_sid and auth_token:
+        base_url = env.get("TWILIO_API_BASE_URL") or TWILIO_API
+        control = TwilioCallControl(account_sid=account_sid, auth_token=auth_token, base_url=base_url)
+    else:
+        logger.warning("TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN not set: no hang-up or transfer on this call")
     # our own serializer: automatic hang-up off, so ending the bot after a transfer does not cut the new leg
     serializer = TwilioFrameSerializer(
         stream_sid=call_data["stream_id"],
@@ -122,15 +131,17 @@ async def _twilio(
             audio_out_enabled=True,
             add_wav_header=False,
             serializer=serializer,
-            allowed_origins=[],
+            allowed_origins=[],  # Twilio sends no Origin; PIPECAT_ALLOWED_ORIGINS would refuse it
         ),
     )
     call = CallState(channel="twilio", call_sid=call_data["call_id"], call_control=control)
-    body = dict(call_data.get("body") or {}) or dict(runner_args.body or {})
-    return transport, call, body
+    custom = call_data.get("body")  # the stream's <Parameter>s; a generic websocket session's ?body= otherwise
+    return transport, call, custom if isinstance(custom, Mapping) and custom else runner_args.body
 
 
-if __name__ == "__main__":  # local development: `python -m agent_bot.bot -t daily` (pipecat's runner)
+if __name__ == "__main__":  # local development: `python -m agent_bot.bot -t daily|twilio` (pipecat's runner)
+    from pipecat.runner.run import app as runner_app
     from pipecat.runner.run import main
 
+    context_api.install(runner_app)  # POST /context on the runner's server too (header x-daily-session-id)
     main()

@@ -6,12 +6,14 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ToolName = Literal["get_current_weather", "end_call", "transfer_call"]
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# session-body keys a configuration may let a call set: `greeting` replaces the greeting, the others are facts
+# about the call added to the system instruction
 OVERRIDABLE = {"caller_name", "language", "greeting"}
 
 
@@ -20,25 +22,28 @@ class AgentConfigError(ValueError):
 
 
 class KnowledgeSnippet(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     title: str = Field(min_length=1, max_length=200)
     content: str = Field(min_length=1, max_length=20_000)
 
 
 class LLMContextConfig(BaseModel):
-    """What the agent says and knows (config-sync's `llm_context` column)."""
+    """What the agent says and knows (config-sync's `llm_context` column).
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    Unknown keys are ignored (a newer config-sync may store more); known ones are validated strictly (no coercion).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     system_prompt: str = Field(min_length=1, max_length=50_000)
     greeting: str | None = Field(None, max_length=2_000)
     voice_id: str = Field("matthew", pattern=r"^[a-z_]{2,40}$")
     tools: list[ToolName] = Field(default_factory=list)
     knowledge_base: list[KnowledgeSnippet] = Field(default_factory=list)
-    guardrails: list[str] = Field(default_factory=list)
+    guardrails: list[Annotated[str, Field(min_length=1, max_length=2_000)]] = Field(default_factory=list)
     transfer_number: str | None = None
-    webhooks: dict[str, Any] = Field(default_factory=dict)
-    model: str | None = None
+    webhooks: dict[str, Any] | None = None  # stored by config-sync for other consumers; the bot ignores it
+    model: str | None = Field(None, min_length=1, max_length=200)
     endpointing_sensitivity: Literal["LOW", "MEDIUM", "HIGH"] | None = None
     allowed_overrides: list[str] = Field(default_factory=list)
 
@@ -62,6 +67,7 @@ class LLMContextConfig(BaseModel):
         return [t for t in self.tools if t != "transfer_call" or self.transfer_number]
 
     def system_instruction(self, caller: Mapping[str, str] | None = None) -> str:
+        """The prompt, then the guardrails as rules, the knowledge base, and what the call told us about itself."""
         parts = [self.system_prompt.strip()]
         if self.guardrails:
             parts.append("Rules you must always follow:\n" + "\n".join(f"- {g}" for g in self.guardrails))
@@ -69,16 +75,16 @@ class LLMContextConfig(BaseModel):
             parts.append(
                 "Reference knowledge:\n" + "\n\n".join(f"## {k.title}\n{k.content}" for k in self.knowledge_base)
             )
-        if caller:
-            facts = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(caller.items()))
-            parts.append(f"About this call: {facts}.")
+        facts = sorted((k, v) for k, v in (caller or {}).items() if k != "greeting")
+        if facts:
+            parts.append("About this call: " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in facts) + ".")
         return "\n\n".join(parts)
 
 
 class AgentConfig(BaseModel):
     """`AGENT_CONFIG`: `{"agent_id", "version", "llm_context"}`, written by config-sync into the secret set."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     agent_id: str = Field(min_length=1)
     version: int = Field(ge=1)
@@ -118,7 +124,13 @@ def load_agent_config(environ: Mapping[str, str] | None = None) -> AgentConfig:
 
 
 def call_overrides(config: LLMContextConfig, body: Any) -> dict[str, str]:
-    """The per-call values the configuration permits, from an untrusted session body; everything else is ignored."""
+    """The per-call values the configuration permits, from an untrusted session body; everything else is ignored.
+
+    Values are flattened to one line of at most 200 characters (they end up in the system instruction).
+    """
     if not isinstance(body, Mapping):
         return {}
-    return {k: str(body[k])[:200] for k in config.allowed_overrides if isinstance(body.get(k), str | int)}
+    values = {
+        k: " ".join(str(body[k]).split())[:200] for k in config.allowed_overrides if isinstance(body.get(k), str | int)
+    }
+    return {k: v for k, v in values.items() if v}

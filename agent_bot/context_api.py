@@ -19,12 +19,14 @@ router = APIRouter()
 
 
 class ContextUpdate(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, strict=True)
     llm_context: dict[str, Any]
 
 
 @router.post("/context")
 async def update_context(update: ContextUpdate, x_daily_session_id: str = Header(...)) -> dict[str, Any]:
+    """200 `{"status": "applied", "version", "mode"}` (mode: reset | appended | unchanged), or `"stale"` with the
+    newer version the session keeps; 422 for a malformed context (the session carries on); 404 for no session."""
     running = sessions.SESSIONS.get(x_daily_session_id)
     if running is None:
         raise HTTPException(404, f"no running session {x_daily_session_id}")
@@ -32,9 +34,9 @@ async def update_context(update: ContextUpdate, x_daily_session_id: str = Header
         new = parse_context(update.llm_context)
     except AgentConfigError as exc:
         raise HTTPException(422, str(exc)) from None
-    if update.version < running.applied_version:
-        return {"status": "stale", "version": running.applied_version}
     mode = await running.apply_context(update.version, new)
+    if mode == "stale":  # an older version than the session runs: keep the newer one
+        return {"status": "stale", "version": running.applied_version}
     logger.info(f"session {x_daily_session_id}: context v{update.version} applied ({mode})")
     return {"status": "applied", "version": update.version, "mode": mode}
 

@@ -5,14 +5,36 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
-from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.frames.frames import LLMMessagesAppendFrame
 from pipecat.services.aws.nova_sonic.llm import AudioConfig, AWSNovaSonicLLMService, AWSNovaSonicLLMSettings
 from pipecat.services.aws.nova_sonic.session_continuation import SessionContinuationParams
 
 from agent_bot.config import AgentConfigError, LLMContextConfig
 
 DEFAULT_MODEL = "amazon.nova-2-sonic-v1:0"
+
+
+class AgentNovaSonic(AWSNovaSonicLLMService):
+    """Nova Sonic with the two live changes a running session needs (pipecat-bot.md §2.8).
+
+    Tests subclass this and override `create_client()` with an in-process fake Bedrock stream.
+    """
+
+    async def reopen_with(self, settings: AWSNovaSonicLLMSettings) -> None:
+        """Store new settings and reconnect: Nova reads prompt, voice and tools only when its session opens.
+
+        `LLMUpdateSettingsFrame` would store the same delta, but through the frame queue; applying it here keeps
+        it ordered before the reconnect. The tools come from the shared context, which the caller has updated.
+        """
+        await self._update_settings(settings)
+        await self.reset_conversation()  # type: ignore[no-untyped-call]
+
+    async def add_text(self, text: str, settings: AWSNovaSonicLLMSettings) -> None:
+        """Give the live session text to take in without answering, and keep it for the next session (rotation or
+        reset) through the settings. The frame goes to this processor directly: queued at the pipeline's head,
+        the user aggregator would keep it in the context and Nova would never hear it."""
+        await self._update_settings(settings)
+        await self.queue_frame(LLMMessagesAppendFrame(messages=[{"role": "user", "content": text}], run_llm=False))
 
 
 def nova_settings(config: LLMContextConfig, caller: Mapping[str, str]) -> AWSNovaSonicLLMSettings:
@@ -26,13 +48,15 @@ def nova_settings(config: LLMContextConfig, caller: Mapping[str, str]) -> AWSNov
 
 def make_llm(
     config: LLMContextConfig,
-    tools: list[FunctionSchema],
     caller: Mapping[str, str],
     *,
     environ: Mapping[str, str] | None = None,
-    cls: type[AWSNovaSonicLLMService] = AWSNovaSonicLLMService,
+    cls: type[AgentNovaSonic] = AgentNovaSonic,
     session_continuation: SessionContinuationParams | None = None,
-) -> AWSNovaSonicLLMService:
+) -> AgentNovaSonic:
+    """The session's Nova Sonic service. Tools are not given here: they live in the session's `LLMContext`, so a
+    context update can replace them, down to none (Nova falls back to constructor tools when the context has none).
+    """
     env = environ if environ is not None else os.environ
     missing = [k for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if not env.get(k)]
     if missing:
@@ -44,6 +68,5 @@ def make_llm(
         region=env.get("AWS_REGION", "us-east-1"),
         settings=nova_settings(config, caller),
         audio_config=AudioConfig(),
-        tools=ToolsSchema(standard_tools=tools),
         session_continuation=session_continuation,
     )

@@ -34,13 +34,17 @@ def create_app(environ: Mapping[str, str] | None = None, deps: BotDeps | None = 
     async def incoming_call(request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
         public = env.get("PUBLIC_HOST") or request.url.netloc
-        url = f"https://{public}{request.url.path}"
+        # Twilio signs the URL it was configured with: the public https address, query string included
+        url = f"https://{public}{request.url.path}" + (f"?{request.url.query}" if request.url.query else "")
         signature = request.headers.get("x-twilio-signature", "")
         if not signature or not validator.validate(url, form, signature):
             raise HTTPException(403, "invalid Twilio signature")
         stream = f"wss://{public}/media-stream"
+        # custom parameters reach the bot as call_data.body; pipecat promotes from_number/to_number to from/to
         params = "".join(
-            f"<Parameter name={quoteattr(k)} value={quoteattr(form[k])}/>" for k in ("From", "To") if k in form
+            f"<Parameter name={quoteattr(name)} value={quoteattr(form[key])}/>"
+            for key, name in (("From", "from_number"), ("To", "to_number"))
+            if key in form
         )
         twiml = (
             f'<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url={quoteattr(stream)}>'

@@ -3,43 +3,96 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from loguru import logger
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
-from pipecat.frames.frames import EndWorkerFrame, Frame, LLMFullResponseEndFrame, LLMRunFrame
+from pipecat.frames.frames import (
+    EndWorkerFrame,
+    Frame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMRunFrame,
+)
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.services.aws.nova_sonic.llm import AWSNovaSonicLLMService
 from pipecat.transports.base_transport import BaseTransport
 from pipecat.workers.runner import WorkerRunner
 
 from agent_bot.config import AgentConfig, LLMContextConfig
-from agent_bot.llm import nova_settings
+from agent_bot.llm import AgentNovaSonic, nova_settings
 from agent_bot.tools import CallState, WeatherClient, build_tools
 
-LLMFactory = Callable[[LLMContextConfig, list[Any], Mapping[str, str]], AWSNovaSonicLLMService]
-GOODBYE_TIMEOUT_S = 10.0
+LLMFactory = Callable[[LLMContextConfig, Mapping[str, str]], AgentNovaSonic]
+GOODBYE_START_TIMEOUT_S = 5.0  # no goodbye started by then (it was said before the tool call): end anyway
+GOODBYE_PLAY_TIMEOUT_S = 30.0
+DEFAULT_GREETING = "Greet the caller briefly and ask how you can help."
 
 SESSIONS: dict[str, AgentSession] = {}  # running sessions by id, for the Session API's POST /context
 
 
-class TurnWatcher(FrameProcessor):
-    """Notices the end of each assistant turn (so `end_call` can hang up after the goodbye, not during it)."""
+class _ResponseTap(FrameProcessor):
+    """Passes every frame on; reports assistant response start/end frames to `seen`."""
 
-    def __init__(self) -> None:
-        super().__init__(name="turn-watcher")
-        self.turn_ended = asyncio.Event()
+    def __init__(self, name: str, seen: Callable[[Frame], None]) -> None:
+        super().__init__(name=name)
+        self._seen = seen
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
-        if isinstance(frame, LLMFullResponseEndFrame):
-            self.turn_ended.set()
+        if isinstance(frame, LLMFullResponseStartFrame | LLMFullResponseEndFrame):
+            self._seen(frame)
         await self.push_frame(frame, direction)
+
+
+class GoodbyeWatch:
+    """Knows when the assistant's next turn has been played to the caller, so `end_call` ends after its goodbye.
+
+    Two taps: one right after Nova Sonic picks the first response it starts after `arm()` (the goodbye, spoken
+    once the tool result is in); one after the output transport, which passes frames on only once the audio
+    before them was sent, sees that response end. Frames keep their identity through the pipeline, so a turn that
+    began before `arm()` and is still playing cannot be mistaken for the goodbye.
+    """
+
+    def __init__(self) -> None:
+        self.emitted = _ResponseTap("goodbye-emitted", self._on_emitted)
+        self.played = _ResponseTap("goodbye-played", self._on_played)
+        self._armed = False
+        self._goodbye: int | None = None
+        self._playing = False
+        self._started = asyncio.Event()
+        self._done = asyncio.Event()
+
+    def arm(self) -> None:
+        self._armed, self._goodbye, self._playing = True, None, False
+        self._started.clear()
+        self._done.clear()
+
+    def _on_emitted(self, frame: Frame) -> None:
+        if self._armed and self._goodbye is None and isinstance(frame, LLMFullResponseStartFrame):
+            self._goodbye = frame.id
+            self._started.set()
+
+    def _on_played(self, frame: Frame) -> None:
+        if isinstance(frame, LLMFullResponseStartFrame) and frame.id == self._goodbye:
+            self._playing = True
+        elif isinstance(frame, LLMFullResponseEndFrame) and self._playing:
+            self._done.set()
+
+    async def played_out(self) -> bool:
+        """True once the goodbye has been played; False when it never started or took too long."""
+        try:
+            await asyncio.wait_for(self._started.wait(), GOODBYE_START_TIMEOUT_S)
+            await asyncio.wait_for(self._done.wait(), GOODBYE_PLAY_TIMEOUT_S)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._armed = False
 
 
 class AgentSession:
@@ -52,31 +105,43 @@ class AgentSession:
         transport: BaseTransport,
         call: CallState,
         make_llm: LLMFactory,
-        weather: WeatherClient | None = None,
+        weather: WeatherClient,
         idle_timeout_s: float | None = 300,
     ) -> None:
         self.session_id = session_id
         self.config = config
-        self.caller = dict(caller)
+        self.caller = dict(caller)  # permitted per-call overrides; they outlive context updates
         self.call = call
         self.weather = weather
+        self.applied_version = config.version
+        self._lock = asyncio.Lock()  # one context update at a time
         call.on_end_requested = self._end_after_goodbye
-        schemas, handlers = build_tools(config.llm_context, call, weather)
-        self.llm = make_llm(config.llm_context, schemas, caller)
-        self._register(handlers)
-        self.context = LLMContext()
+        self.llm = make_llm(config.llm_context, self.caller)
+        schemas = self._register_tools(config.llm_context)
+        # the tools live in the context (not the service), so an update can replace them, down to none
+        self.context = LLMContext(tools=ToolsSchema(standard_tools=schemas))
         user, assistant = LLMContextAggregatorPair(self.context)
-        self.watcher = TurnWatcher()
-        pipeline = Pipeline([transport.input(), user, self.llm, transport.output(), self.watcher, assistant])
+        self.goodbye = GoodbyeWatch()
+        pipeline = Pipeline(
+            [
+                transport.input(),
+                user,
+                self.llm,
+                self.goodbye.emitted,
+                transport.output(),
+                self.goodbye.played,
+                assistant,
+            ]
+        )
         self.worker = PipelineWorker(
             pipeline, params=PipelineParams(enable_metrics=True), idle_timeout_secs=idle_timeout_s
         )
         self.runner = WorkerRunner(handle_sigint=False)
-        self.applied_version = config.version
 
         @transport.event_handler("on_client_connected")  # type: ignore[untyped-decorator]
         async def greet(_transport: Any, _client: Any) -> None:
-            instruction = config.llm_context.greeting or "Greet the caller briefly and ask how you can help."
+            greeting = self.caller.get("greeting") or config.llm_context.greeting
+            instruction = f'Greet the caller by saying: "{greeting}"' if greeting else DEFAULT_GREETING
             self.context.add_message({"role": "developer", "content": instruction})
             await self.worker.queue_frames([LLMRunFrame()])
 
@@ -84,9 +149,13 @@ class AgentSession:
         async def gone(_transport: Any, _client: Any) -> None:
             await self.worker.cancel()
 
-    def _register(self, handlers: Mapping[str, Callable[..., Awaitable[None]]]) -> None:
+    def _register_tools(self, context: LLMContextConfig) -> list[Any]:
+        """Register a handler for every tool offered (Nova resets on a call it cannot handle); returns the schemas.
+        Handlers are replaced on every update, so they always act on the current configuration."""
+        schemas, handlers = build_tools(context, self.call, self.weather)
         for name, handler in handlers.items():
             self.llm.register_function(name, handler)
+        return schemas
 
     async def run(self) -> None:
         SESSIONS[self.session_id] = self
@@ -94,17 +163,18 @@ class AgentSession:
             await self.runner.add_workers(self.worker)
             await self.runner.run()
         finally:
-            SESSIONS.pop(self.session_id, None)
+            if SESSIONS.get(self.session_id) is self:
+                del SESSIONS[self.session_id]
             await self._after_pipeline()
 
     async def _end_after_goodbye(self) -> None:
+        """Called by `end_call` before it hands Nova the tool result (which makes Nova say goodbye)."""
+        self.goodbye.arm()
+
         async def wait_then_end() -> None:
-            self.watcher.turn_ended.clear()
-            try:  # the goodbye is spoken after the tool result: end once that turn is over
-                await asyncio.wait_for(self.watcher.turn_ended.wait(), timeout=GOODBYE_TIMEOUT_S)
-            except TimeoutError:
-                logger.warning("end_call: no goodbye turn seen; ending anyway")
-            await self.llm.push_frame(EndWorkerFrame(), FrameDirection.UPSTREAM)
+            if not await self.goodbye.played_out():
+                logger.warning(f"session {self.session_id}: end_call without a goodbye played; ending anyway")
+            await self.llm.push_frame(EndWorkerFrame(reason="end_call"), FrameDirection.UPSTREAM)
 
         self.llm.create_task(wait_then_end(), name="end-call")
 
@@ -114,33 +184,45 @@ class AgentSession:
         if call.channel == "twilio" and call.ending and not call.transferred and call.call_control and call.call_sid:
             try:
                 await call.call_control.hangup(call.call_sid)
-            except Exception as exc:
-                logger.warning(f"hang-up failed: {type(exc).__name__}")
+            except Exception as exc:  # the pipeline is over either way; never raise into the platform
+                logger.warning(f"session {self.session_id}: hang-up failed: {type(exc).__name__}")
 
     async def apply_context(self, version: int, new: LLMContextConfig) -> str:
-        """Make a running conversation use a new context. Nova Sonic reads prompt, voice and tools only when its
-        session opens, so those changes reconnect it (`reset_conversation()`, about a second of silence);
-        a change of knowledge alone is added as text without a reconnect."""
-        old = self.config.llm_context
-        self.config = AgentConfig(agent_id=self.config.agent_id, version=version, llm_context=new)
-        self.applied_version = version
-        needs_reset = (old.system_prompt, old.voice_id, old.enabled_tools(), old.guardrails, old.model) != (
-            new.system_prompt,
-            new.voice_id,
-            new.enabled_tools(),
-            new.guardrails,
-            new.model,
-        )
-        # LLMUpdateSettingsFrame would store the same delta; calling it directly keeps it ordered before the reset
-        await self.llm._update_settings(nova_settings(new, self.caller))
-        if not needs_reset:
-            added = [k for k in new.knowledge_base if k not in old.knowledge_base]
-            if added:
-                note = "\n\n".join(f"## {k.title}\n{k.content}" for k in added)
-                self.context.add_message({"role": "developer", "content": f"New reference knowledge:\n{note}"})
-            return "appended"
-        schemas, handlers = build_tools(new, self.call, self.weather)
-        self._register(handlers)
-        self.context.set_tools(ToolsSchema(standard_tools=schemas) if schemas else ToolsSchema(standard_tools=[]))
-        await self.llm.reset_conversation()  # type: ignore[no-untyped-call]
-        return "reset"
+        """Make the running conversation use a new context; returns how: "reset", "appended", "unchanged" or
+        "stale" (an older version than the one applied; nothing done).
+
+        Nova Sonic reads prompt, voice and tools only when its session opens, so changing any of them reconnects
+        it (`reset_conversation()`, about a second of silence). Knowledge snippets added at the end, with nothing
+        else changed, are given to the live session as text instead.
+        """
+        async with self._lock:
+            if version < self.applied_version:
+                return "stale"
+            old = self.config.llm_context
+            self.config = AgentConfig(agent_id=self.config.agent_id, version=version, llm_context=new)
+            self.applied_version = version
+            schemas = self._register_tools(new)
+            settings = nova_settings(new, self.caller)
+            kept = _session_fields(old) == _session_fields(new)
+            known = len(old.knowledge_base)
+            if kept and new.knowledge_base == old.knowledge_base:
+                return "unchanged"
+            if kept and new.knowledge_base[:known] == old.knowledge_base:
+                note = "\n\n".join(f"## {k.title}\n{k.content}" for k in new.knowledge_base[known:])
+                await self.llm.add_text(f"New reference knowledge (no need to answer this):\n{note}", settings)
+                return "appended"
+            self.context.set_tools(ToolsSchema(standard_tools=schemas))
+            await self.llm.reopen_with(settings)
+            return "reset"
+
+
+def _session_fields(context: LLMContextConfig) -> tuple[object, ...]:
+    """What Nova Sonic takes when its session opens, apart from the knowledge base."""
+    return (
+        context.system_prompt,
+        tuple(context.guardrails),
+        context.voice_id,
+        context.model,
+        context.endpointing_sensitivity,
+        tuple(context.enabled_tools()),
+    )

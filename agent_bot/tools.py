@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,15 +34,20 @@ class CallState:
 
 @dataclass(frozen=True)
 class WeatherClient:
-    geocoding_url: str = field(
-        default_factory=lambda: os.environ.get(
-            "WEATHER_GEOCODING_URL", "https://geocoding-api.open-meteo.com/v1/search"
-        )
-    )
-    forecast_url: str = field(
-        default_factory=lambda: os.environ.get("WEATHER_FORECAST_URL", "https://api.open-meteo.com/v1/forecast")
-    )
+    """Open-Meteo: geocode the place, then read its current weather. Both base URLs can point elsewhere (tests)."""
+
+    geocoding_url: str = "https://geocoding-api.open-meteo.com/v1/search"
+    forecast_url: str = "https://api.open-meteo.com/v1/forecast"
     timeout_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> WeatherClient:
+        """`WEATHER_GEOCODING_URL` and `WEATHER_FORECAST_URL` override the Open-Meteo endpoints."""
+        defaults = cls()
+        return cls(
+            geocoding_url=environ.get("WEATHER_GEOCODING_URL") or defaults.geocoding_url,
+            forecast_url=environ.get("WEATHER_FORECAST_URL") or defaults.forecast_url,
+        )
 
     async def current(self, location: str) -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=self.timeout_s) as http:
@@ -67,8 +71,30 @@ class WeatherClient:
                 "location": place.get("name", location),
                 "temperature_c": current.get("temperature_2m"),
                 "wind_kmh": current.get("wind_speed_10m"),
-                "weather_code": current.get("weather_code"),
+                "conditions": conditions(current.get("weather_code")),
             }
+
+
+WMO_CODES = (  # upper bound of each group of Open-Meteo's WMO weather codes
+    (0, "clear sky"),
+    (3, "partly cloudy"),
+    (48, "fog"),
+    (57, "drizzle"),
+    (67, "rain"),
+    (77, "snow"),
+    (82, "rain showers"),
+    (86, "snow showers"),
+    (99, "thunderstorm"),
+)
+
+
+def conditions(wmo_code: object) -> str:
+    """Words for a WMO weather code (the model cannot be expected to know the table)."""
+    if isinstance(wmo_code, int):
+        for upto, words in WMO_CODES:
+            if wmo_code <= upto:
+                return words
+    return "unknown"
 
 
 SCHEMAS = {
@@ -94,16 +120,15 @@ SCHEMAS = {
 
 
 def build_tools(
-    config: LLMContextConfig, call: CallState, weather: WeatherClient | None = None
+    config: LLMContextConfig, call: CallState, weather: WeatherClient
 ) -> tuple[list[FunctionSchema], dict[str, Handler]]:
     """The schemas to advertise and a handler for each (every advertised tool must have one)."""
-    weather = weather or WeatherClient()
 
     async def get_current_weather(params: FunctionCallParams) -> None:
         location = str(params.arguments.get("location", "")).strip()
         try:
             result = await weather.current(location)
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
+        except Exception as exc:  # timeouts, HTTP errors, unexpected JSON: the caller hears the fallback
             logger.warning(f"weather lookup failed: {type(exc).__name__}")
             result = {"location": location, "error": WEATHER_FALLBACK}
         call.events.append("weather")
@@ -112,22 +137,23 @@ def build_tools(
     async def end_call(params: FunctionCallParams) -> None:
         call.ending = True
         call.events.append("end_call")
-        await params.result_callback({"status": "ending", "instruction": "Say a short goodbye now."})
-        if call.on_end_requested is not None:
+        if call.on_end_requested is not None:  # before the result: Nova says goodbye as soon as it has it
             await call.on_end_requested()
+        await params.result_callback({"status": "ending", "instruction": "Say a short goodbye now."})
 
     async def transfer_call(params: FunctionCallParams) -> None:
         target = config.transfer_number
         if call.channel != "twilio" or call.call_control is None or call.call_sid is None or target is None:
             await params.result_callback({"status": "unavailable", "message": "Transfers work on phone calls only."})
             return
+        call.transferred = True  # before the request: Twilio may close the media stream before it returns
         try:
             await call.call_control.transfer(call.call_sid, target)
         except httpx.HTTPError as exc:
+            call.transferred = False
             logger.warning(f"transfer failed: {type(exc).__name__}")
             await params.result_callback({"status": "failed", "message": "The transfer did not go through."})
             return
-        call.transferred = True
         call.events.append("transfer_call")
         await params.result_callback({"status": "transferring"})
 
@@ -136,5 +162,6 @@ def build_tools(
         "end_call": end_call,
         "transfer_call": transfer_call,
     }
-    enabled = config.enabled_tools()
+    # a transfer redirects the Twilio call; a WebRTC session has nothing to redirect, so it is not offered there
+    enabled = [t for t in config.enabled_tools() if t != "transfer_call" or call.channel == "twilio"]
     return [SCHEMAS[name] for name in enabled], {name: handlers[name] for name in enabled}

@@ -15,7 +15,8 @@ import uuid
 from typing import Any
 
 from aws_sdk_bedrock_runtime.models import BidirectionalOutputPayloadPart, InvokeModelWithBidirectionalStreamOutputChunk
-from pipecat.services.aws.nova_sonic.llm import AWSNovaSonicLLMService
+
+from agent_bot.llm import AgentNovaSonic
 
 
 class FakeStream:
@@ -56,8 +57,16 @@ class FakeStream:
         return [t["toolSpec"]["name"] for t in tools]
 
     def system_text(self) -> str:
-        system = {e["contentName"] for e in self.events("contentStart") if e.get("role") == "SYSTEM"}
-        return "".join(e["content"] for e in self.events("textInput") if e["contentName"] in system)
+        return "".join(text for text, _ in self.texts("SYSTEM"))
+
+    def texts(self, role: str) -> list[tuple[str, bool]]:
+        """The text blocks sent with `role` (SYSTEM, USER, ASSISTANT): (content, interactive)."""
+        starts = {e["contentName"]: e for e in self.events("contentStart") if e.get("role") == role}
+        return [
+            (e["content"], bool(starts[e["contentName"]].get("interactive")))
+            for e in self.events("textInput")
+            if e["contentName"] in starts
+        ]
 
     async def wait_for(self, kind: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
         async def enough() -> list[dict[str, Any]]:
@@ -119,16 +128,16 @@ class FakeClient:
 
 
 class FakeNovaSonic:
-    """Hands out `FakeStream`s; `llm_class()` is an `AWSNovaSonicLLMService` whose client is this fake."""
+    """Hands out `FakeStream`s; `llm_class()` is the bot's Nova Sonic service with this fake as its client."""
 
     def __init__(self) -> None:
         self.streams: list[FakeStream] = []
         self.opened = asyncio.Event()
 
-    def llm_class(self) -> type[AWSNovaSonicLLMService]:
+    def llm_class(self) -> type[AgentNovaSonic]:
         model = self
 
-        class OfflineNovaSonic(AWSNovaSonicLLMService):
+        class OfflineNovaSonic(AgentNovaSonic):
             def create_client(self) -> Any:
                 return FakeClient(model)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse
 from pipecat.runner.types import WebSocketRunnerArguments
 
 from agent_bot import context_api
@@ -22,7 +23,7 @@ CALL_SID = "CA00000000000000000000000000000001"
 ACCOUNT_SID = "AC00000000000000000000000000000001"
 AGENT_CONTEXT: dict[str, Any] = {
     "system_prompt": "You are Ada's travel helper.",
-    "greeting": "Say hello and offer weather updates.",
+    "greeting": "Hello, this is Ada's travel desk!",
     "voice_id": "tiffany",
     "tools": ["get_current_weather", "end_call", "transfer_call"],
     "transfer_number": "+15555550100",
@@ -31,8 +32,9 @@ AGENT_CONTEXT: dict[str, Any] = {
 }
 
 
-def agent_env(**extra: str) -> dict[str, str]:
-    config = {"agent_id": "agent-123", "version": 3, "llm_context": AGENT_CONTEXT}
+def agent_env(context: dict[str, Any] | None = None, /, **extra: str) -> dict[str, str]:
+    """The bot's environment as the secret set gives it (fake credentials; URLs added by each test)."""
+    config = {"agent_id": "agent-123", "version": 3, "llm_context": context or AGENT_CONTEXT}
     return {
         "AGENT_CONFIG": json.dumps(config),
         "AWS_ACCESS_KEY_ID": "AKIATEST",
@@ -83,6 +85,7 @@ def twilio_rest() -> tuple[FastAPI, list[dict[str, Any]]]:
 
 
 def weather_api(*, fail: bool = False) -> FastAPI:
+    """Open-Meteo's geocoding and forecast endpoints; `fail` makes the forecast answer 503."""
     app = FastAPI()
 
     @app.get("/geo")
@@ -92,12 +95,14 @@ def weather_api(*, fail: bool = False) -> FastAPI:
     @app.get("/forecast")
     async def forecast() -> Any:
         if fail:
-            from fastapi.responses import JSONResponse
-
             return JSONResponse({"error": "down"}, status_code=503)
         return {"current": {"temperature_2m": 21.5, "wind_speed_10m": 9.0, "weather_code": 1}}
 
     return app
+
+
+def weather_env(base: str) -> dict[str, str]:
+    return {"WEATHER_GEOCODING_URL": f"http://{base}/geo", "WEATHER_FORECAST_URL": f"http://{base}/forecast"}
 
 
 def bot_app(deps: BotDeps, session_id: str = "session-1") -> FastAPI:

@@ -27,9 +27,19 @@ def test_signed_call_gets_twiml_streaming_to_our_websocket() -> None:
     assert root.tag == "Response" and stream is not None
     assert stream.get("url") == "wss://agent.example.com/media-stream"
     assert {p.get("name"): p.get("value") for p in stream.findall("Parameter")} == {
-        "From": "+15551230000",
-        "To": "+15559870000",
+        "from_number": "+15551230000",
+        "to_number": "+15559870000",
     }
+
+
+def test_the_signature_covers_the_query_string() -> None:
+    url = URL + "?agent=support"
+    signature = RequestValidator(TOKEN).compute_signature(url, FORM)
+    http = client()
+    assert http.post("/incoming-call?agent=support", data=FORM, headers={"X-Twilio-Signature": signature}).is_success
+    assert (
+        http.post("/incoming-call?agent=sales", data=FORM, headers={"X-Twilio-Signature": signature}).status_code == 403
+    )
 
 
 def test_unsigned_and_badly_signed_calls_are_refused() -> None:

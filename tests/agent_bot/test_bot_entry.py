@@ -1,0 +1,76 @@
+"""The entry point's refusals (one clear log line, the call closed, no model session) and the Daily transport."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterator
+
+import pytest
+import websockets
+from loguru import logger
+from pipecat.runner.types import DailyRunnerArguments
+from pipecat.transports.daily.transport import DailyTransport
+
+from agent_bot.bot import BotDeps, daily_transport
+from agent_bot.config import parse_agent_config
+from agent_bot.tools import CallState, WeatherClient, build_tools
+from tests.agent_bot.fake_nova import FakeNovaSonic
+from tests.agent_bot.support import AGENT_CONTEXT, agent_env, bot_app, serve, twilio_start
+
+
+@contextlib.contextmanager
+def errors() -> Iterator[list[str]]:
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message)), level="ERROR", format="{message}")
+    try:
+        yield lines
+    finally:
+        logger.remove(sink)
+
+
+async def closed_by_bot(ws: websockets.ClientConnection, messages: list[str]) -> bool:
+    """Send `messages` and wait (5 s at most) for the other side to close the socket."""
+    try:
+        for message in messages:
+            await ws.send(message)
+        await asyncio.wait_for(ws.recv(), 5)
+    except websockets.ConnectionClosed:
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("environ", "says"),
+    [
+        (
+            agent_env(AGENT_CONFIG=json.dumps({"agent_id": "a", "version": 1, "llm_context": {"voice_id": "amy"}})),
+            "session refused: invalid agent configuration: AGENT_CONFIG.llm_context.system_prompt: Field required",
+        ),
+        (agent_env(AWS_SECRET_ACCESS_KEY=""), "session session-1 refused: AWS_SECRET_ACCESS_KEY not set"),
+    ],
+)
+async def test_a_session_that_cannot_start_says_why_in_one_line(environ: dict[str, str], says: str) -> None:
+    nova = FakeNovaSonic()
+    with errors() as lines:
+        deps = BotDeps(environ=environ, llm_class=nova.llm_class())
+        async with serve(bot_app(deps)) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
+            assert await closed_by_bot(ws, twilio_start())  # the platform closes the call's stream
+    assert len(lines) == 1 and lines[0].startswith(says)
+    assert "Traceback" not in lines[0] and nova.streams == []
+
+
+async def test_a_websocket_that_is_not_twilio_is_refused() -> None:
+    with errors() as lines:
+        async with serve(bot_app(BotDeps(environ=agent_env()))) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
+            assert await closed_by_bot(ws, [json.dumps({"hello": "I am a browser"}), json.dumps({"not": "Twilio"})])
+    assert [line.split(":")[0] for line in lines] == ["session refused"]
+
+
+def test_daily_sessions_run_on_daily_without_the_phone_only_transfer() -> None:
+    transport = daily_transport(DailyRunnerArguments(room_url="https://acme.daily.co/room-1", token="tok"))
+    assert isinstance(transport, DailyTransport)
+    context = parse_agent_config({"agent_id": "a", "version": 1, "llm_context": AGENT_CONTEXT}).llm_context
+    schemas, handlers = build_tools(context, CallState(channel="daily"), WeatherClient())
+    assert sorted(s.name for s in schemas) == sorted(handlers) == ["end_call", "get_current_weather"]
