@@ -13,7 +13,7 @@ export POETRY_NO_INTERACTION := 1
 DEV_DB ?= config_sync_dev
 DEV_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/$(DEV_DB)
 
-.PHONY: help install services run test lint format typecheck pytest k8s-check soak bot-dev bot-twilio bot-requirements clean
+.PHONY: help install services run test lint format typecheck pytest k8s-check soak bench bot-dev bot-twilio bot-requirements clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ test: install services lint typecheck k8s-check pytest  ## everything CI runs
 
 soak: install services  ## repeat the resilience suite (fault, crash and load scenarios) five times
 	for i in 1 2 3 4 5; do $(BIN)/pytest tests/resilience -q -s || exit 1; done
+
+bench: install services  ## the benchmark (bench/run.py, under 10 min): prints the table, writes bench/results.json
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 bot-dev: install  ## run the agent bot locally with pipecat's runner (TRANSPORT=daily|twilio; needs AGENT_CONFIG, AWS keys)
 	$(BIN)/python -m agent_bot.bot -t $${TRANSPORT:-daily}

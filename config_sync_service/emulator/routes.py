@@ -392,6 +392,7 @@ async def session_proxy(
             raise ApiError(404, "Invalid or not-yet-ready session_id", "404")
         bot = state.bots.get(name)
         if path == "context" and request.method == "POST":
+            session.received_at.append(time.time())
             try:
                 session.received.append(json.loads(raw))
             except ValueError:

@@ -143,6 +143,7 @@ class Session:
     created: float = field(default_factory=time.time)
     ended: float | None = None
     received: list[dict[str, Any]] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)  # time.time() of each `received` entry
 
     def item(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,1 @@
+"""The reproducible benchmark of config-sync (`make bench`): see bench/run.py and the README's Performance section."""
