@@ -1,44 +1,41 @@
 """Process one agent: claim it, read what Postgres says, do the smallest Pipecat operation, write the outcome.
 
-Level-triggered: the message only names the agent. Errors are sorted by what should happen next
-(DESIGN §5): transient → retry later with backoff, permanent → ERROR_SYNC and a dead letter.
+Level-triggered: the message only names the agent. A sync is two transactions around the Pipecat calls, and no
+connection is held while they run: the first claims the agent, reads it and its active configuration, plans and
+marks the row (`SYNCING`, `PENDING_DELETE`); the second writes the outcome and gives the claim back, atomically
+with a check for a newer version; if there is one, the same transaction reads it and begins the next pass.
+A pass that needs no Pipecat call (nothing to do, or only the row to mark) ends in the transaction that planned it.
+What a failure leads to is decided in failures.py.
 """
 
 from __future__ import annotations
 
-import enum
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+from structlog.stdlib import BoundLogger
+
 from config_sync_service.core.config import Settings
-from config_sync_service.core.logging import get_logger, scrub
+from config_sync_service.core.logging import get_logger
 from config_sync_service.db import crud
-from config_sync_service.db.models import Agent, AgentConfiguration, DesiredState, SyncStatus, utcnow
+from config_sync_service.db.models import Agent, AgentConfiguration, SyncStatus, utcnow
 from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.mq.dead_letter import DeadLetterEntry, DeadLetterQueue
 from config_sync_service.pipecat_client.errors import PipecatApiError, PipecatNotFoundError
-from config_sync_service.pipecat_client.models import AgentStatus
-from config_sync_service.processing.backoff import RetryBudget, backoff_delay
+from config_sync_service.processing import failures
+from config_sync_service.processing.backoff import RetryBudget
 from config_sync_service.processing.operations import Operations, Target
+from config_sync_service.processing.plan import Action, Plan, plan_for
 from config_sync_service.processing.stats import Stats
 from config_sync_service.schemas import agent_config
 from config_sync_service.schemas.agent_config import InvalidConfigurationError
 from config_sync_service.schemas.messages import ChangeMessage
 
 log = get_logger("config_sync.processor")
-RETRY_SLACK = timedelta(seconds=1)
 MAX_PASSES = 5  # re-reads while the agent keeps changing under us, before handing it back to the queue
-
-
-class Action(enum.StrEnum):
-    NOOP = "noop"
-    PROVISION = "provision"
-    UPDATE = "update"
-    MARK_SYNCED = "mark_synced"
-    POLL = "poll"
-    DEPROVISION = "deprovision"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,42 +60,49 @@ class Result:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
-    action: Action
+class Write:
+    """One write of an agent's sync columns at `version` (a compare-and-set: crud.update_agent_sync_status)."""
+
+    status: SyncStatus
     version: int
-    push_context: bool = False
-    deployment_hash: str | None = None
-    context_hash: str | None = None
+    synced: bool = False
+    fields: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, plan: Plan, status: SyncStatus, *, synced: bool = False, **fields: object) -> Write:
+        defaults: dict[str, object] = {"next_retry_at": None}
+        if status in (SyncStatus.SYNCED, SyncStatus.DELETED, SyncStatus.DEPLOYING):
+            defaults |= {"attempts": 0, "error_class": None}
+        return cls(status, plan.version, synced, defaults | fields)
 
 
-def plan_for(agent: Agent, config: AgentConfiguration | None, *, shared_digest: str, force: bool) -> Plan:
-    """Decide what the database says is needed, whatever the message's change type was."""
-    if agent.desired_state is DesiredState.DELETED:
-        version = config.version if config else (agent.synced_version or 0)
-        return Plan(Action.NOOP if agent.sync_status is SyncStatus.DELETED else Action.DEPROVISION, version)
-    if config is None:
-        return Plan(Action.NOOP, agent.synced_version or 0)
-    version = config.version
-    if agent.sync_status is SyncStatus.DEPLOYING and agent.target_version == version:
-        return Plan(Action.POLL, version)
-    if agent.sync_status is SyncStatus.SYNCED and (agent.synced_version or 0) >= version:
-        return Plan(Action.NOOP, version)
-    # a second of slack: the queue's own retry timer may fire a hair before `next_retry_at`
-    retry_pending = agent.next_retry_at is None or agent.next_retry_at > utcnow() + RETRY_SLACK
-    if agent.sync_status is SyncStatus.ERROR_SYNC and agent.target_version == version and retry_pending and not force:
-        return Plan(Action.NOOP, version)
-    deployment_hash = agent_config.digest([config.deployment, config.secrets, shared_digest])
-    context_hash = agent_config.digest(config.llm_context)
-    provisioned = agent.pipecat_cloud_instance_id is not None and agent.sync_status not in (
-        SyncStatus.DELETED,
-        SyncStatus.PENDING_DELETE,
-    )
-    if not provisioned:
-        return Plan(Action.PROVISION, version, False, deployment_hash, context_hash)
-    context_changed = context_hash != agent.applied_context_hash
-    if deployment_hash == agent.applied_deployment_hash and not context_changed:
-        return Plan(Action.MARK_SYNCED, version, False, deployment_hash, context_hash)
-    return Plan(Action.UPDATE, version, context_changed, deployment_hash, context_hash)
+@dataclass(slots=True)
+class Pass:
+    """One look at the agent: what Postgres said, the plan, and what the Pipecat calls need."""
+
+    agent: Agent
+    config: AgentConfiguration | None
+    plan: Plan
+    target: Target | None = None
+    invalid: InvalidConfigurationError | None = None  # the configuration cannot be applied as it is
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What a pass's Pipecat calls led to: the result, the write that ends the pass, a dead letter to push."""
+
+    result: Result
+    write: Write | None = None
+    dead_letter: DeadLetterEntry | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What a transaction left to do: `next` to run against Pipecat, or nothing (claim released: `result`)."""
+
+    result: Result
+    next: Pass | None = None
+    passes: int = 0
 
 
 class Processor:
@@ -126,57 +130,134 @@ class Processor:
 
     async def process(self, agent_id: uuid.UUID, hint: Hint | None = None) -> Result:
         hint = hint or Hint()
+        turn = Turn(Result("noop"))
         async with transaction(self.sessions) as s:
             claimed = await crud.claim_agent(s, agent_id=agent_id, owner=self.owner, lease_s=self.settings.lease_s)
             exists = claimed or await crud.get_agent_details(s, agent_id=agent_id) is not None
+            if claimed:
+                if (
+                    hint.force
+                    and hint.replay_id is not None
+                    and not await self.dlq.claim_replay(hint.replay_id, self.owner)
+                ):
+                    hint = replace(hint, force=False)  # every worker got the replay; another one already ran it
+                turn = await self._turn(s, agent_id, hint)
         if not exists:
-            await self._dead_letter_unknown(agent_id, hint)
+            await self._push(_unknown_agent_entry(agent_id, hint))
             return Result("unknown_agent")
         if not claimed:
             self.stats.count("claimed_elsewhere")
             return Result("claimed_elsewhere")
-        if hint.force and hint.replay_id is not None and not await self.dlq.claim_replay(hint.replay_id, self.owner):
-            hint = replace(hint, force=False)  # every worker got the replay; another one already ran it
-        result = Result("noop")
-        for _ in range(MAX_PASSES):
-            async with self.sessions() as s:
-                agent = await crud.get_agent_details(s, agent_id=agent_id)
-                config = await crud.get_active_configuration(s, agent_id=agent_id)
-            assert agent is not None  # agents are never deleted while claimed by us (backend sets DELETED)
-            plan = plan_for(agent, config, shared_digest=self.shared_digest, force=hint.force)
-            result = await self._run(agent, config, plan, hint)
+        while turn.next is not None:
+            current = turn.next
+            step = await self._run(current, hint)
             hint = replace(hint, force=False)  # `force` is spent on the first pass
             async with transaction(self.sessions) as s:
+                turn = await self._turn(s, agent_id, hint, finishing=current, step=step, passes=turn.passes)
+            if step.dead_letter is not None:
+                await self._push(step.dead_letter)
+        return turn.result
+
+    async def _turn(
+        self,
+        s: AsyncSession,
+        agent_id: uuid.UUID,
+        hint: Hint,
+        *,
+        finishing: Pass | None = None,
+        step: Step | None = None,
+        passes: int = 0,
+    ) -> Turn:
+        """One transaction: end `finishing` (its write, then the claim's release); while the agent changed under
+        us, read it again and begin the next pass, ending those that need no Pipecat call right here."""
+        result = step.result if step else Result("noop")
+        while True:
+            if finishing is not None:
+                if step is not None and step.write is not None:
+                    await self._apply(s, finishing.agent.id, step.write)
                 released = await crud.release_claim(
                     s,
                     agent_id=agent_id,
                     owner=self.owner,
-                    seen_version=config.version if config else None,
-                    seen_desired_state=agent.desired_state,
+                    seen_version=finishing.config.version if finishing.config else None,
+                    seen_desired_state=finishing.agent.desired_state,
                 )
-            if released:
-                return result
-            self.stats.count("changed_while_running")
-        return Result(result.outcome, requeue_after=0.0)
+                if released:
+                    return Turn(result)
+                self.stats.count("changed_while_running")
+                if passes >= MAX_PASSES:
+                    return Turn(Result(result.outcome, requeue_after=0.0))  # the claim is kept; the queue hands it back
+            passes += 1
+            current = await self._read(s, agent_id, force=hint.force and passes == 1)
+            action = current.plan.action
+            if action is Action.NOOP or action is Action.MARK_SYNCED:
+                finishing, step = current, self._finish_without_calls(current, hint)
+                result = step.result
+                continue
+            await self._begin(s, current)
+            return Turn(result, next=current, passes=passes)
 
-    async def _run(self, agent: Agent, config: AgentConfiguration | None, plan: Plan, hint: Hint) -> Result:
-        change = hint.message.change_type.value if hint.message else None
-        bound = log.bind(agent_id=str(agent.id), version=plan.version, change_type=change, action=plan.action.value)
+    async def _read(self, s: AsyncSession, agent_id: uuid.UUID, *, force: bool) -> Pass:
+        agent = await crud.get_agent_details(s, agent_id=agent_id)
+        assert agent is not None  # agents are never deleted while claimed by us (the backend sets DELETED)
+        config = await crud.get_active_configuration(s, agent_id=agent_id)
+        return Pass(agent, config, plan_for(agent, config, shared_digest=self.shared_digest, force=force))
+
+    def _finish_without_calls(self, current: Pass, hint: Hint) -> Step:
+        plan = current.plan
+        bound = _bind(current, hint)
         if plan.action is Action.NOOP:
             self.stats.count("noop")
-            bound.debug("sync.noop", status=agent.sync_status.value)
-            return Result("noop")
-        started = time.monotonic()
-        polling = plan.action is Action.POLL  # every few seconds while DEPLOYING: debug until it ends
-        (bound.debug if polling else bound.info)("sync.started", status=agent.sync_status.value, force=hint.force)
+            bound.debug("sync.noop", status=current.agent.sync_status.value)
+            return Step(Result("noop"))
+        self.stats.count("applied")
+        bound.info("sync.succeeded", outcome="applied", duration_s=0.0)
+        return Step(Result("applied"), Write.of(plan, SyncStatus.SYNCED, synced=True))
+
+    async def _begin(self, s: AsyncSession, current: Pass) -> None:
+        """Mark the row before the calls: the dashboard sees the work, and a crash leaves a trace the sweep finds."""
+        agent, config, plan = current.agent, current.config, current.plan
+        if plan.action is Action.DEPROVISION:
+            await self._apply(s, agent.id, Write.of(plan, SyncStatus.PENDING_DELETE))
+            return
+        if plan.action is Action.POLL:
+            return
+        assert config is not None
         try:
-            result = await self._execute(agent, config, plan)
+            current.target = self._target(agent, config)
+        except InvalidConfigurationError as exc:  # nothing to call with: the failure is written after the pass
+            current.invalid = exc
+            return
+        await self._apply(s, agent.id, Write.of(plan, SyncStatus.SYNCING, error_message=agent.last_error_message))
+
+    async def _apply(self, s: AsyncSession, agent_id: uuid.UUID, write: Write) -> bool:
+        return await crud.update_agent_sync_status(
+            s,
+            agent_id=agent_id,
+            version=write.version,
+            status=write.status,
+            synced=write.synced,
+            **write.fields,  # type: ignore[arg-type]
+        )
+
+    async def _run(self, current: Pass, hint: Hint) -> Step:
+        """The pass's Pipecat calls (no database connection held), and the write that will end it."""
+        bound = _bind(current, hint)
+        started = time.monotonic()
+        polling = current.plan.action is Action.POLL  # every few seconds while DEPLOYING: debug until it ends
+        (bound.debug if polling else bound.info)(
+            "sync.started", status=current.agent.sync_status.value, force=hint.force
+        )
+        try:
+            if current.invalid is not None:
+                raise current.invalid
+            step = await self._execute(current)
         except (PipecatApiError, InvalidConfigurationError) as exc:
-            return await self._failed(agent, plan, exc, hint, started)
-        self.stats.count(result.outcome)
-        done = bound.debug if polling and result.outcome == "deploying" else bound.info
-        done("sync.succeeded", outcome=result.outcome, duration_s=round(time.monotonic() - started, 3))
-        return result
+            return self._failed(current, exc, hint, started)
+        self.stats.count(step.result.outcome)
+        done = bound.debug if polling and step.result.outcome == "deploying" else bound.info
+        done("sync.succeeded", outcome=step.result.outcome, duration_s=round(time.monotonic() - started, 3))
+        return step
 
     def _target(self, agent: Agent, config: AgentConfiguration) -> Target:
         return Target(
@@ -196,24 +277,19 @@ class Processor:
             default_region=self.settings.agent_region,
         )
 
-    async def _execute(self, agent: Agent, config: AgentConfiguration | None, plan: Plan) -> Result:
+    async def _execute(self, current: Pass) -> Step:
         await self.budget.wait_until_clear()
+        agent, plan = current.agent, current.plan
         if plan.action is Action.DEPROVISION:
             return await self._deprovision(agent, plan)
-        assert config is not None
         if plan.action is Action.POLL:
-            return await self._poll(agent, config, plan)
-        if plan.action is Action.MARK_SYNCED:
-            await self._write(agent, plan, SyncStatus.SYNCED, synced=True)
-            return Result("applied")
-        target = self._target(agent, config)  # raises InvalidConfigurationError before any call
-        await self._write(agent, plan, SyncStatus.SYNCING, error_message=agent.last_error_message)
+            return await self._poll(agent, plan)
+        assert current.target is not None
         if plan.action is Action.PROVISION:
-            status = await self.ops.provision(target)
+            status = await self.ops.provision(current.target)
         else:
-            status = await self.ops.update(target, push_context=plan.push_context)
-        await self._write(
-            agent,
+            status = await self.ops.update(current.target, push_context=plan.push_context)
+        deploying = Write.of(
             plan,
             SyncStatus.DEPLOYING,
             pipecat_cloud_instance_id=status.desired_deployment_id or agent.pipecat_agent_name,
@@ -221,26 +297,27 @@ class Processor:
             applied_context_hash=plan.context_hash,
             deploying_since=utcnow(),
         )
-        return Result("deploying", requeue_after=self.settings.deploy_poll_interval_s)
+        return Step(Result("deploying", requeue_after=self.settings.deploy_poll_interval_s), deploying)
 
-    async def _poll(self, agent: Agent, config: AgentConfiguration, plan: Plan) -> Result:
+    async def _poll(self, agent: Agent, plan: Plan) -> Step:
         try:
             status = await self.ops.status(agent.pipecat_agent_name)
         except PipecatNotFoundError:
-            await self._write(agent, plan, SyncStatus.PENDING, pipecat_cloud_instance_id=None)
-            return Result("vanished", requeue_after=0.0)
+            return Step(
+                Result("vanished", requeue_after=0.0),
+                Write.of(plan, SyncStatus.PENDING, pipecat_cloud_instance_id=None),
+            )
         if status.has_failed:
-            raise _deployment_failed(status)
+            raise failures.deployment_failed(status)
         if status.is_deployed:
-            await self._write(
-                agent,
+            synced = Write.of(
                 plan,
                 SyncStatus.SYNCED,
                 synced=True,
                 error_message=None,
                 pipecat_cloud_instance_id=status.desired_deployment_id,
             )
-            return Result("applied")
+            return Step(Result("applied"), synced)
         since = agent.deploying_since or utcnow()
         if utcnow() - since > timedelta(seconds=self.settings.deploy_timeout_s):
             raise InvalidConfigurationError(
@@ -248,14 +325,13 @@ class Processor:
                 f"(phase {status.revision_phase})",
                 reason="deployment_timeout",
             )
-        return Result("deploying", requeue_after=self.settings.deploy_poll_interval_s)
+        return Step(Result("deploying", requeue_after=self.settings.deploy_poll_interval_s))
 
-    async def _deprovision(self, agent: Agent, plan: Plan) -> Result:
-        await self._write(agent, plan, SyncStatus.PENDING_DELETE)
+    async def _deprovision(self, agent: Agent, plan: Plan) -> Step:
         set_name = agent_config.secret_set_name(agent.pipecat_agent_name)
         stopped = await self.ops.deprovision(name=agent.pipecat_agent_name, set_name=set_name)
-        await self._write(
-            agent,
+        log.info("deprovision.sessions_stopped", agent_id=str(agent.id), sessions=stopped)
+        deleted = Write.of(
             plan,
             SyncStatus.DELETED,
             error_message=None,
@@ -263,99 +339,49 @@ class Processor:
             applied_deployment_hash=None,
             applied_context_hash=None,
         )
-        log.info("deprovision.sessions_stopped", agent_id=str(agent.id), sessions=stopped)
-        return Result("deleted")
+        return Step(Result("deleted"), deleted)
 
-    async def _write(self, agent: Agent, plan: Plan, status: SyncStatus, **fields: object) -> bool:
-        defaults: dict[str, object] = {"next_retry_at": None}
-        if status in (SyncStatus.SYNCED, SyncStatus.DELETED, SyncStatus.DEPLOYING):
-            defaults |= {"attempts": 0, "error_class": None}
-        async with transaction(self.sessions) as s:
-            return await crud.update_agent_sync_status(
-                s,
-                agent_id=agent.id,
-                version=plan.version,
-                status=status,
-                **(defaults | fields),  # type: ignore[arg-type]
-            )
-
-    async def _failed(self, agent: Agent, plan: Plan, exc: Exception, hint: Hint, started: float) -> Result:
-        error_class = type(exc).__name__
-        message = scrub(str(exc))[:2000]
-        attempts = agent.attempts + 1
-        transient = isinstance(exc, PipecatApiError) and exc.transient
-        retry_after = exc.retry_after if isinstance(exc, PipecatApiError) else None
-        if retry_after:
-            self.budget.pause(retry_after)
-        failed_status = SyncStatus.ERROR_DEPROVISIONING if plan.action is Action.DEPROVISION else SyncStatus.ERROR_SYNC
-        self.stats.error(agent_id=str(agent.id), error_class=error_class, message=message)
-        exhausted = transient and attempts >= self.settings.retry_max_attempts
-        if plan.action is Action.POLL and transient:
-            # the deployment itself is fine as far as we know: keep DEPLOYING and ask again later
-            self.stats.count("retries")
-            poll_delay = backoff_delay(
-                1,
-                base_s=self.settings.deploy_poll_interval_s,
-                cap_s=self.settings.retry_max_delay_s,
-                retry_after_s=retry_after,
-            )
-            return Result("retry", requeue_after=poll_delay)
-        delay: float | None = None
-        if transient:
-            delay = backoff_delay(
-                attempts,
-                base_s=self.settings.retry_base_delay_s,
-                cap_s=self.settings.retry_max_delay_s,
-                retry_after_s=retry_after,
-            )
-            delay = max(delay, self.budget.reserve())
-            self.stats.count("retries")
-        # what runs on Pipecat after a failure is uncertain: forget the applied hashes, so a retry is a full update
-        await self._write(
-            agent,
-            plan,
-            failed_status,
-            error_message=message,
-            error_class=error_class,
-            attempts=attempts,
-            next_retry_at=utcnow() + timedelta(seconds=delay) if delay is not None else None,
-            applied_deployment_hash=None,
-            applied_context_hash=None,
+    def _failed(self, current: Pass, exc: Exception, hint: Hint, started: float) -> Step:
+        agent, plan = current.agent, current.plan
+        failure = failures.decide(
+            exc,
+            attempts_so_far=agent.attempts,
+            polling=plan.action is Action.POLL,
+            deprovisioning=plan.action is Action.DEPROVISION,
+            settings=self.settings,
+            budget=self.budget,
         )
-        log.warning(
+        self.stats.error(agent_id=str(agent.id), error_class=failure.error_class, message=failure.message)
+        if failure.transient:
+            self.stats.count("retries")
+        outcome = "retry" if failure.transient else "failed"
+        if failure.status is None:  # a poll to try again: the row stays DEPLOYING
+            return Step(Result(outcome, requeue_after=failure.retry_in_s))
+        _bind(current, hint).warning(
             "sync.failed",
-            agent_id=str(agent.id),
-            version=plan.version,
-            change_type=hint.message.change_type.value if hint.message else None,
-            action=plan.action.value,
             duration_s=round(time.monotonic() - started, 3),
-            error_class=error_class,
-            error=message,
-            attempts=attempts,
-            transient=transient,
-            retry_in_s=None if delay is None else round(delay, 2),
+            error_class=failure.error_class,
+            error=failure.message,
+            attempts=failure.attempts,
+            transient=failure.transient,
+            retry_in_s=None if failure.retry_in_s is None else round(failure.retry_in_s, 2),
         )
-        if not transient or attempts == self.settings.retry_max_attempts:
-            reason = "retries_exhausted" if exhausted else _permanent_reason(exc)
-            await self._dead_letter(agent, plan, hint, reason, error_class, message, attempts)
         self.stats.count("failed")
-        return Result("retry" if transient else "failed", requeue_after=delay)
-
-    async def _dead_letter(
-        self, agent: Agent, plan: Plan, hint: Hint, reason: str, error_class: str, message: str, attempts: int
-    ) -> None:
-        entry = DeadLetterEntry.from_raw(
-            hint.raw,
-            reason=reason,
-            error_class=error_class,
-            error_message=message,
-            agent_id=str(agent.id),
-            version=plan.version,
-            change_type=hint.message.change_type.value if hint.message else None,
-            attempts=attempts,
-            replay_count=hint.replay_count,
-        )
-        await self._push(entry)
+        entry = None
+        if failure.dead_letter_reason is not None:
+            entry = DeadLetterEntry.from_raw(
+                hint.raw,
+                reason=failure.dead_letter_reason,
+                error_class=failure.error_class,
+                error_message=failure.message,
+                agent_id=str(agent.id),
+                version=plan.version,
+                change_type=hint.message.change_type.value if hint.message else None,
+                attempts=failure.attempts,
+                replay_count=hint.replay_count,
+            )
+        write = Write(failure.status, plan.version, fields=failure.write_fields)
+        return Step(Result(outcome, requeue_after=failure.retry_in_s), write, entry)
 
     async def _push(self, entry: DeadLetterEntry) -> None:
         try:
@@ -365,34 +391,34 @@ class Processor:
             return
         self.stats.count("dead_lettered")
 
-    async def _dead_letter_unknown(self, agent_id: uuid.UUID, hint: Hint) -> None:
-        msg = hint.message
-        entry = DeadLetterEntry.from_raw(
-            hint.raw,
-            reason="unknown_agent",
-            error_class="UnknownAgent",
-            error_message=f"no agent with id {agent_id}",
-            agent_id=str(agent_id),
-            version=msg.version if msg else None,
-            change_type=msg.change_type.value if msg else None,
-            replay_count=hint.replay_count,
-        )
-        await self._push(entry)
-        log.warning(
-            "message.rejected",
-            reason="unknown_agent",
-            agent_id=str(agent_id),
-            version=entry.version,
-            change_type=entry.change_type,
-        )
 
-
-def _deployment_failed(status: AgentStatus) -> InvalidConfigurationError:
-    detail = "; ".join(status.errors) or f"revision phase {status.revision_phase}"
-    return InvalidConfigurationError(
-        f"deployment {status.desired_deployment_id} failed: {detail}", reason="deployment_failed"
+def _bind(current: Pass, hint: Hint) -> BoundLogger:
+    change = hint.message.change_type.value if hint.message else None
+    return log.bind(
+        agent_id=str(current.agent.id),
+        version=current.plan.version,
+        change_type=change,
+        action=current.plan.action.value,
     )
 
 
-def _permanent_reason(exc: Exception) -> str:
-    return exc.reason if isinstance(exc, InvalidConfigurationError) else "permanent_error"
+def _unknown_agent_entry(agent_id: uuid.UUID, hint: Hint) -> DeadLetterEntry:
+    msg = hint.message
+    entry = DeadLetterEntry.from_raw(
+        hint.raw,
+        reason="unknown_agent",
+        error_class="UnknownAgent",
+        error_message=f"no agent with id {agent_id}",
+        agent_id=str(agent_id),
+        version=msg.version if msg else None,
+        change_type=msg.change_type.value if msg else None,
+        replay_count=hint.replay_count,
+    )
+    log.warning(
+        "message.rejected",
+        reason="unknown_agent",
+        agent_id=str(agent_id),
+        version=entry.version,
+        change_type=entry.change_type,
+    )
+    return entry

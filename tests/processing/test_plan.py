@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from config_sync_service.db.models import Agent, AgentConfiguration, DesiredState, SyncStatus, utcnow
-from config_sync_service.processing.processor import Action, plan_for
+from config_sync_service.processing.plan import Action, plan_for
 from config_sync_service.schemas import agent_config
 
 DEPLOYMENT = {"image": "repo/bot:1"}

@@ -1,0 +1,91 @@
+"""What a failed sync leads to (DESIGN §5): the status write, when to try again, and whether to dead-letter.
+
+transient (transport, timeout, 5xx, 409, 429) → retry with capped backoff, never sooner than `Retry-After`;
+permanent (a 4xx that a retry cannot fix, an invalid configuration, a failed deployment) → `ERROR_SYNC` and a
+dead letter; retries exhausted → the same. A transient error while polling keeps the agent `DEPLOYING`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from config_sync_service.core.config import Settings
+from config_sync_service.core.logging import scrub
+from config_sync_service.db.models import SyncStatus, utcnow
+from config_sync_service.pipecat_client.errors import PipecatApiError
+from config_sync_service.pipecat_client.models import AgentStatus
+from config_sync_service.processing.backoff import RetryBudget, backoff_delay
+from config_sync_service.schemas.agent_config import InvalidConfigurationError
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The decision about one failed operation."""
+
+    error_class: str
+    message: str
+    attempts: int
+    transient: bool
+    retry_in_s: float | None  # None: no retry until the configuration changes (or a replay)
+    status: SyncStatus | None  # the status to write; None keeps the row as it is (a poll that will be retried)
+    dead_letter_reason: str | None  # set when the failure goes to the dead-letter list
+
+    @property
+    def write_fields(self) -> dict[str, object]:
+        """The sync columns of the failure write. What runs on Pipecat after a failure is uncertain: the applied
+        hashes are forgotten, so that a retry is a full update."""
+        retry_at = utcnow() + timedelta(seconds=self.retry_in_s) if self.retry_in_s is not None else None
+        return {
+            "error_message": self.message,
+            "error_class": self.error_class,
+            "attempts": self.attempts,
+            "next_retry_at": retry_at,
+            "applied_deployment_hash": None,
+            "applied_context_hash": None,
+        }
+
+
+def decide(
+    exc: Exception,
+    *,
+    attempts_so_far: int,
+    polling: bool,
+    deprovisioning: bool,
+    settings: Settings,
+    budget: RetryBudget,
+) -> Failure:
+    """Sort one error by what should happen next; a `Retry-After` also pauses the process's Pipecat calls."""
+    error_class = type(exc).__name__
+    message = scrub(str(exc))[:2000]
+    attempts = attempts_so_far + 1
+    transient = isinstance(exc, PipecatApiError) and exc.transient
+    retry_after = exc.retry_after if isinstance(exc, PipecatApiError) else None
+    if retry_after:
+        budget.pause(retry_after)
+    if polling and transient:
+        # the deployment itself is fine as far as we know: keep DEPLOYING and ask again later
+        poll_in = backoff_delay(
+            1, base_s=settings.deploy_poll_interval_s, cap_s=settings.retry_max_delay_s, retry_after_s=retry_after
+        )
+        return Failure(error_class, message, attempts_so_far, True, poll_in, None, None)
+    delay: float | None = None
+    if transient:
+        delay = backoff_delay(
+            attempts, base_s=settings.retry_base_delay_s, cap_s=settings.retry_max_delay_s, retry_after_s=retry_after
+        )
+        delay = max(delay, budget.reserve())
+    reason: str | None = None
+    if not transient:
+        reason = exc.reason if isinstance(exc, InvalidConfigurationError) else "permanent_error"
+    elif attempts == settings.retry_max_attempts:
+        reason = "retries_exhausted"
+    status = SyncStatus.ERROR_DEPROVISIONING if deprovisioning else SyncStatus.ERROR_SYNC
+    return Failure(error_class, message, attempts, transient, delay, status, reason)
+
+
+def deployment_failed(status: AgentStatus) -> InvalidConfigurationError:
+    detail = "; ".join(status.errors) or f"revision phase {status.revision_phase}"
+    return InvalidConfigurationError(
+        f"deployment {status.desired_deployment_id} failed: {detail}", reason="deployment_failed"
+    )
