@@ -107,6 +107,7 @@ class Bench:
     boot_cpu_s: float = 0.0  # the workers' CPU from fork to ready with nothing to do (imports, pools, first sweep)
     profiler: Profiler | None = None  # py-spy, when asked for (`--py-spy`)
     extra_env: dict[str, str] = field(default_factory=dict)  # `--daemon-env NAME=VALUE`
+    scenario_env: dict[str, str] = field(default_factory=dict)  # what one scenario tells the daemon (restarted)
 
     def daemon_env(self) -> dict[str, str]:
         metrics_dir = self.log_dir / f"metrics-{self.mode.name}"
@@ -127,7 +128,7 @@ class Bench:
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "INFO",
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        } | self.extra_env
+        } | self.scenario_env | self.extra_env
 
     async def start_daemon(self) -> Daemon:
         daemon = Daemon(env=self.daemon_env(), log_path=self.log_dir / f"daemon-{self.mode.name}.log")
@@ -142,6 +143,12 @@ class Bench:
     async def stop_daemon(self) -> None:
         if self.daemon is not None:
             await asyncio.to_thread(self.daemon.stop)
+
+    async def restart_daemon(self, scenario_env: dict[str, str]) -> None:
+        """Restart the daemon with settings for one scenario (an empty dict: back to the mode's own)."""
+        self.scenario_env = scenario_env
+        await self.stop_daemon()
+        await self.start_daemon()
 
     def worker_cpu(self) -> float:
         return self.sampler.usage().get("workers", RoleUsage()).cpu_s

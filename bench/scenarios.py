@@ -87,6 +87,8 @@ async def throttled(b: Bench, *, agents: int, timeout_s: float) -> dict[str, Any
     await b.fresh()
     fleet = await b.seed_synced(agents, prefix="thr")
     ids = [a.id for a in fleet]
+    # the daemon is told the API's limit, as an operator would configure it (PIPECAT_MAX_REQUESTS_PER_S)
+    await b.restart_daemon({"PIPECAT_MAX_REQUESTS_PER_S": str(b.knobs.throttle_rate_per_s)})
     await b.control.faults(latency_ms=b.knobs.throttle_latency_ms, rate_limit_per_s=b.knobs.throttle_rate_per_s)
     try:
         before, t0 = b.sampler.usage(), time.time()
@@ -101,6 +103,7 @@ async def throttled(b: Bench, *, agents: int, timeout_s: float) -> dict[str, Any
         out = await _outcome(b, fleet, t0=t0, before=before, converged=converged)
     finally:
         await b.control.faults()
+        await b.restart_daemon({})
     knobs = b.knobs
     return {
         "rate_limit_per_s": knobs.throttle_rate_per_s,

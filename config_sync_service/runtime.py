@@ -16,6 +16,7 @@ from config_sync_service.db.session import SessionFactory, create_engine, create
 from config_sync_service.mq.dead_letter import DeadLetterQueue
 from config_sync_service.mq.listener import Listener
 from config_sync_service.pipecat_client.client import PipecatCloudClient
+from config_sync_service.pipecat_client.pacing import pacer_for
 from config_sync_service.processing.engine import SyncEngine
 
 log = get_logger("config_sync.runtime")
@@ -41,7 +42,13 @@ class Runtime:
         db = create_engine(settings)
         sessions = create_session_factory(db)
         redis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
-        client = PipecatCloudClient.from_settings(settings, on_call=metrics.observe_pipecat_call)
+        pacer = pacer_for(
+            redis,
+            rate_per_s=settings.pipecat_max_requests_per_s,
+            api_base=settings.pipecat_api_base,
+            api_key=settings.pipecat_api_key.get_secret_value() if settings.pipecat_api_key else "",
+        )
+        client = PipecatCloudClient.from_settings(settings, on_call=metrics.observe_pipecat_call, pacer=pacer)
         dead_letters = DeadLetterQueue(redis, key=settings.dlq_key, max_len=settings.dlq_max)
         engine = SyncEngine(settings=settings, sessions=sessions, client=client, dead_letters=dead_letters)
         listener = Listener(

@@ -36,7 +36,9 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:6379/0", description="REDIS_URL: Redis for the updates channel and dead letters."
     )
     db_pool_size: Annotated[int, Field(ge=1, le=100)] = Field(
-        5, description="DB_POOL_SIZE: connections kept open per process."
+        10,
+        description="DB_POOL_SIZE: connections kept open per process; at least MAX_CONCURRENCY + 2 (the sweep, "
+        "probes), so that syncs under full load never open connections of their own.",
     )
     db_max_overflow: Annotated[int, Field(ge=0, le=100)] = Field(
         5, description="DB_MAX_OVERFLOW: extra connections a process may open under load."
@@ -60,7 +62,12 @@ class Settings(BaseSettings):
         20.0, description="PIPECAT_READ_TIMEOUT_S: read timeout per request."
     )
     pipecat_http_attempts: Annotated[int, Field(ge=1, le=10)] = Field(
-        3, description="PIPECAT_HTTP_ATTEMPTS: tries per request for transport errors and 5xx (client level)."
+        3, description="PIPECAT_HTTP_ATTEMPTS: tries per request for transport errors, 5xx and 429 (client level)."
+    )
+    pipecat_max_requests_per_s: Annotated[float, Field(gt=0, le=10_000)] | None = Field(
+        None,
+        description="PIPECAT_MAX_REQUESTS_PER_S: requests per second to Pipecat Cloud for the whole deployment "
+        "(every worker and pod, paced through Redis); unset: no limit but the pauses 429s ask for.",
     )
     agent_image: str = Field(
         "dailyco/pipecat-agent:latest",

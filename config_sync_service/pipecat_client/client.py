@@ -1,8 +1,10 @@
 """The async Pipecat Cloud client: one pooled `httpx.AsyncClient` per process, typed calls, typed errors.
 
-Retries here are short and only for what a moment may fix: transport errors, timeouts and 5xx
-(`attempts` tries, exponential backoff with jitter, via tenacity). A 429 is raised at once as
-`PipecatRateLimitError(retry_after=…)`: the processor owns longer backoff and honours `Retry-After`.
+Retries here are short and only for what a moment may fix (`attempts` tries, via tenacity): transport errors,
+timeouts and 5xx, after exponential backoff with jitter; and 429, after its `Retry-After`. Every request waits
+for its slot from the pacer (pacing.py), which also holds every request back while a 429's pause lasts, so a
+throttled API sees fewer requests, not the same ones again. What still fails is raised as a typed error
+(`PipecatRateLimitError(retry_after=…)` for a 429): the processor owns the longer backoff.
 The private key authenticates `/agents…` and `/secrets…`; the public key `/public/…`. Keys never
 appear in logs, exceptions or `repr`.
 """
@@ -16,7 +18,7 @@ from typing import Any, Literal
 
 import httpx
 from pydantic import SecretStr
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from config_sync_service.core.config import Settings
 from config_sync_service.core.logging import get_logger
@@ -25,16 +27,26 @@ from config_sync_service.pipecat_client.errors import (
     PipecatAuthError,
     PipecatConflictError,
     PipecatNotFoundError,
+    PipecatRateLimitError,
     PipecatServerError,
     PipecatTransportError,
     PipecatValidationError,
     error_for,
 )
 from config_sync_service.pipecat_client.models import AgentSpec, AgentStatus, SecretSetInfo, SessionInfo
+from config_sync_service.pipecat_client.pacing import LocalPacer, Pacer
 
 log = get_logger("config_sync.pipecat_client")
 CallHook = Callable[[str, str, float], None]
 SESSION_PAGE = 100
+DEFAULT_429_PAUSE_S = 1.0  # when a 429 names no Retry-After
+_backoff = wait_exponential_jitter(initial=0.2, max=2.0)
+
+
+def _retry_wait(state: RetryCallState) -> float:
+    """After a 429 the pacer already holds the next request until Retry-After has passed."""
+    failed = state.outcome.exception() if state.outcome else None
+    return 0.0 if isinstance(failed, PipecatRateLimitError) else _backoff(state)
 
 
 def _secret(value: SecretStr | str | None) -> SecretStr | None:
@@ -60,12 +72,14 @@ class PipecatCloudClient:
         read_timeout_s: float = 20.0,
         attempts: int = 3,
         on_call: CallHook | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = _secret(api_key)
         self._public_key = _secret(public_api_key)
         self.attempts = attempts
         self.on_call = on_call
+        self.pacer = pacer or LocalPacer()
         timeout = httpx.Timeout(connect=connect_timeout_s, read=read_timeout_s, write=read_timeout_s, pool=5.0)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -75,7 +89,9 @@ class PipecatCloudClient:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, on_call: CallHook | None = None) -> PipecatCloudClient:
+    def from_settings(
+        cls, settings: Settings, *, on_call: CallHook | None = None, pacer: Pacer | None = None
+    ) -> PipecatCloudClient:
         return cls(
             base_url=settings.pipecat_api_base,
             api_key=settings.pipecat_api_key or SecretStr(""),
@@ -84,6 +100,7 @@ class PipecatCloudClient:
             read_timeout_s=settings.pipecat_read_timeout_s,
             attempts=settings.pipecat_http_attempts,
             on_call=on_call,
+            pacer=pacer or LocalPacer(settings.pipecat_max_requests_per_s),
         )
 
     def __repr__(self) -> str:
@@ -116,8 +133,8 @@ class PipecatCloudClient:
         headers = {"Authorization": f"Bearer {key.get_secret_value()}"}
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential_jitter(initial=0.2, max=2.0),
-            retry=retry_if_exception_type((PipecatTransportError, PipecatServerError)),
+            wait=_retry_wait,
+            retry=retry_if_exception_type((PipecatTransportError, PipecatServerError, PipecatRateLimitError)),
             reraise=True,
             before_sleep=lambda state: log.warning(
                 "pipecat.retry",
@@ -141,6 +158,7 @@ class PipecatCloudClient:
         json: Any,
         params: Mapping[str, Any] | None,
     ) -> Any:
+        await self.pacer.acquire()
         started = time.monotonic()
         outcome = "error"
         try:
@@ -160,7 +178,10 @@ class PipecatCloudClient:
             body = None
         if response.is_success:
             return body
-        raise error_for(response.status_code, body, _retry_after(response))
+        retry_after = _retry_after(response)
+        if response.status_code == 429:
+            await self.pacer.pause(retry_after if retry_after is not None else DEFAULT_429_PAUSE_S)
+        raise error_for(response.status_code, body, retry_after)
 
     # --- agents ------------------------------------------------------------------------------------------
     async def provision_agent(self, spec: AgentSpec) -> AgentStatus:

@@ -146,13 +146,14 @@ async def test_error_classes_come_from_real_answers(emulator: EmulatorServer, co
         with pytest.raises(PipecatConflictError) as conflict:
             await client.provision_agent(SPEC)  # the set is still pending
         assert conflict.value.status == 409 and conflict.value.transient
-        await control.fail_next("getService", times=1, status=429)
-        with pytest.raises(PipecatRateLimitError) as limited:
-            await client.get_agent_status("nobody")
-        assert limited.value.retry_after == 1.0 and "Rate limit exceeded" in limited.value.message
         await control.fail_next("getService", times=1, status=502)
         with pytest.raises(PipecatServerError):
             await client.get_agent_status("nobody")
+    async with client_for(emulator, attempts=1) as once:
+        await control.fail_next("getService", times=1, status=429)
+        with pytest.raises(PipecatRateLimitError) as limited:
+            await once.get_agent_status("nobody")
+        assert limited.value.retry_after == 1.0 and "Rate limit exceeded" in limited.value.message
     async with client_for(emulator, public_api_key=None) as no_public:
         with pytest.raises(PipecatAuthError, match="PIPECAT_PUBLIC_API_KEY is not configured"):
             await no_public.start_session("x")
@@ -175,13 +176,25 @@ async def test_persistent_503s_raise_server_error(emulator: EmulatorServer, cont
     assert len(await control.calls("ghost", op="getService")) == 3  # attempts, then the error
 
 
-async def test_429_is_not_retried_by_the_client(emulator: EmulatorServer, control: EmulatorControl) -> None:
+async def test_a_429_holds_the_retry_until_retry_after(emulator: EmulatorServer, control: EmulatorControl) -> None:
+    await control.fail_next("getService", times=1, status=429)
+    async with client_for(emulator, attempts=3) as client:
+        with pytest.raises(PipecatNotFoundError):  # the retry got the real answer
+            await client.get_agent_status("ghost")
+    first, second = await control.calls("ghost", op="getService")
+    assert (first["status"], second["status"]) == (429, 404)
+    assert second["time"] - first["time"] >= 0.95  # Retry-After: 1
+
+
+async def test_429s_until_the_attempts_run_out_raise_rate_limit_error(
+    emulator: EmulatorServer, control: EmulatorControl
+) -> None:
     await control.set_faults(rate_429={"getService": 1.0}, retry_after_s=1)
-    async with client_for(emulator, attempts=5) as client:
+    async with client_for(emulator, attempts=2) as client:
         with pytest.raises(PipecatRateLimitError) as limited:
             await client.get_agent_status("ghost")
     assert limited.value.retry_after == 1.0
-    assert len(await control.calls("ghost", op="getService")) == 1  # the processor decides when to come back
+    assert [c["status"] for c in await control.calls("ghost", op="getService")] == [429, 429]
 
 
 async def test_hanging_request_times_out_as_transport_error(emulator: EmulatorServer, control: EmulatorControl) -> None:
