@@ -34,6 +34,23 @@ async def get_active_configuration(session: AsyncSession, *, agent_id: uuid.UUID
     return result.scalar_one_or_none()
 
 
+async def get_agent_with_active_configuration(
+    session: AsyncSession, *, agent_id: uuid.UUID
+) -> tuple[Agent, AgentConfiguration | None] | None:
+    """The agent and its active configuration in one query (what each sync pass reads); None: no such agent."""
+    query = (
+        select(Agent, AgentConfiguration)
+        .outerjoin(
+            AgentConfiguration,
+            sa.and_(col(AgentConfiguration.agent_id) == col(Agent.id), col(AgentConfiguration.is_active).is_(True)),
+        )
+        .where(col(Agent.id) == agent_id)
+        .execution_options(populate_existing=True)
+    )
+    row = (await session.execute(query)).first()
+    return None if row is None else (row[0], row[1])
+
+
 async def get_llm_context_data(session: AsyncSession, *, agent_id: uuid.UUID) -> dict[str, Any] | None:
     """The active configuration's conversation context, or None when the agent has no active version."""
     config = await get_active_configuration(session, agent_id=agent_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,19 @@ from config_sync_service.pipecat_client.models import AgentSpec, AgentStatus
 from config_sync_service.schemas.agent_config import DeploymentConfig
 
 log = get_logger("config_sync.operations")
+PUSH_CONCURRENCY = 10  # context pushes in flight per agent
+
+
+async def _all(*calls: Awaitable[object]) -> None:
+    """Run the calls side by side; the first error cancels the rest and is raised as it is (no ExceptionGroup)."""
+    tasks = [asyncio.ensure_future(c) for c in calls]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +83,12 @@ class Operations:
             return await self.client.update_full_config(target.spec(), force_redeploy=True)
 
     async def update(self, target: Target, *, push_context: bool) -> AgentStatus:
-        """FULL_SYNC / CONTEXT_UPDATE: secrets, live context into running sessions, then a rolling redeploy."""
-        await self._write_secrets(target)
+        """FULL_SYNC / CONTEXT_UPDATE: secrets and the live context push side by side (running sessions take the
+        context now, new ones read it from the secret set), then a rolling redeploy."""
         if push_context:
-            await self.push_context(target)
+            await _all(self._write_secrets(target), self.push_context(target))
+        else:
+            await self._write_secrets(target)
         try:
             return await self.client.update_full_config(target.spec(), force_redeploy=True)
         except PipecatNotFoundError:
@@ -86,16 +103,21 @@ class Operations:
             return 0
         body = {"version": target.version, "llm_context": target.llm_context}
         pushed = 0
-        for session in sessions:
-            try:
-                await self.client.send_context_update(target.name, session.session_id, body)
-                pushed += 1
-            except PipecatNotFoundError:
-                continue  # the session ended meanwhile
-            except PipecatAuthError as exc:
-                log.warning("context.push_skipped", agent=target.name, error=str(exc))
-                break
+        for start in range(0, len(sessions), PUSH_CONCURRENCY):
+            batch = sessions[start : start + PUSH_CONCURRENCY]
+            results = await asyncio.gather(*(self._push_one(target.name, s.session_id, body) for s in batch))
+            pushed += sum(results)
         return pushed
+
+    async def _push_one(self, name: str, session_id: str, body: dict[str, Any]) -> int:
+        try:
+            await self.client.send_context_update(name, session_id, body)
+        except PipecatNotFoundError:
+            return 0  # the session ended meanwhile
+        except PipecatAuthError as exc:  # no public key: the redeploy still brings the new context
+            log.warning("context.push_skipped", agent=name, session_id=session_id, error=str(exc))
+            return 0
+        return 1
 
     async def deprovision(self, *, name: str, set_name: str) -> int:
         """Delete the agent, stop its sessions (deleting an agent does not end them), delete the secret set."""

@@ -198,9 +198,9 @@ class Processor:
             return Turn(result, next=current, passes=passes)
 
     async def _read(self, s: AsyncSession, agent_id: uuid.UUID, *, force: bool) -> Pass:
-        agent = await crud.get_agent_details(s, agent_id=agent_id)
-        assert agent is not None  # agents are never deleted while claimed by us (the backend sets DELETED)
-        config = await crud.get_active_configuration(s, agent_id=agent_id)
+        found = await crud.get_agent_with_active_configuration(s, agent_id=agent_id)
+        assert found is not None  # agents are never deleted while claimed by us (the backend sets DELETED)
+        agent, config = found
         return Pass(agent, config, plan_for(agent, config, shared_digest=self.shared_digest, force=force))
 
     def _finish_without_calls(self, current: Pass, hint: Hint) -> Step:

@@ -67,6 +67,23 @@ async def test_round_trip(session: AsyncSession) -> None:
         await crud.add_configuration(session, agent_id=uuid.uuid4(), llm_context={})
 
 
+async def test_agent_with_active_configuration_in_one_read(session: AsyncSession) -> None:
+    bare = await new_agent(session, "no-config-bot", with_config=False)
+    assert await crud.get_agent_with_active_configuration(session, agent_id=bare.id) == (bare, None)
+    assert await crud.get_agent_with_active_configuration(session, agent_id=uuid.uuid4()) is None
+
+    agent = await new_agent(session, "two-versions-bot")
+    await crud.add_configuration(session, agent_id=agent.id, llm_context={"system_prompt": "v2"})
+    await session.commit()
+    found = await crud.get_agent_with_active_configuration(session, agent_id=agent.id)
+    assert found is not None and found[1] is not None
+    assert (found[1].version, found[1].llm_context) == (2, {"system_prompt": "v2"})
+    # a write in the same session shows on the next read (the sync loop writes, then reads again)
+    await crud.update_agent_sync_status(session, agent_id=agent.id, version=2, status=SyncStatus.SYNCED, synced=True)
+    again = await crud.get_agent_with_active_configuration(session, agent_id=agent.id)
+    assert again is not None and (again[0].sync_status, again[0].synced_version) == (SyncStatus.SYNCED, 2)
+
+
 async def test_compare_and_set_refuses_older_versions(session: AsyncSession) -> None:
     agent = await new_agent(session, "cas-bot")
     assert await crud.update_agent_sync_status(
