@@ -117,23 +117,30 @@ def _speedup(engine: Convergence, seq_s: float | None) -> tuple[str, bool | None
     return (f"{ratio:,.1f}×" if engine.seconds else f"< {ratio:,.1f}×"), ratio >= 10
 
 
+def _converged_row(scenario: str, figure: str, engine: Any, seq: Any, *, limit_s: float) -> Row:
+    """Time to converge against its target: within `limit_s` and at least 10× the sequential mode."""
+    conv, seq_conv = _convergence(engine), _get(seq, "extrapolated", "converged_s")
+    speedup, tenfold = _speedup(conv, seq_conv)
+    in_time = None if engine is None else conv.seconds is not None and conv.seconds <= limit_s
+    return Row(
+        scenario,
+        figure,
+        conv.text,
+        f"~{_num(seq_conv)}",
+        speedup,
+        f"≤ {limit_s:g} s; ≥ 10×",
+        _met(None if in_time is None else in_time and bool(tenfold)),
+    )
+
+
 def _burst_rows(modes: dict[str, Any]) -> list[Row]:
     engine, seq = modes.get("engine"), modes.get("sequential")
     conv, seq_conv = _convergence(engine), _get(seq, "extrapolated", "converged_s")
-    speedup, tenfold = _speedup(conv, seq_conv)
+    speedup, _ = _speedup(conv, seq_conv)
     dep, seq_dep = _get(engine, "deployments_per_agent") or {}, _get(seq, "deployments_per_agent") or {}
     calls, seq_calls = _get(engine, "calls_per_agent"), _get(seq, "calls_per_agent")
-    in_time = None if engine is None else conv.seconds is not None and conv.seconds <= 20
     return [
-        Row(
-            "2 burst",
-            "converged, s",
-            conv.text,
-            f"~{_num(seq_conv)}",
-            speedup,
-            "≤ 20 s; ≥ 10×",
-            _met(None if in_time is None else in_time and bool(tenfold)),
-        ),
+        _converged_row("2 burst", "converged, s", engine, seq, limit_s=20),
         Row(
             "2 burst",
             "agents per second",
@@ -209,18 +216,9 @@ def _throttled_rows(modes: dict[str, Any], full: dict[str, int], knobs: dict[str
 def _recovery_rows(modes: dict[str, Any]) -> list[Row]:
     engine, seq = modes.get("engine"), modes.get("sequential")
     conv, seq_conv = _convergence(engine), _get(seq, "extrapolated", "converged_s")
-    speedup, tenfold = _speedup(conv, seq_conv)
-    in_time = None if engine is None else conv.seconds is not None and conv.seconds <= 30
+    speedup, _ = _speedup(conv, seq_conv)
     return [
-        Row(
-            "4 recovery",
-            "converged from daemon start, s",
-            conv.text,
-            f"~{_num(seq_conv)}",
-            speedup,
-            "≤ 30 s; ≥ 10×",
-            _met(None if in_time is None else in_time and bool(tenfold)),
-        ),
+        _converged_row("4 recovery", "converged from daemon start, s", engine, seq, limit_s=30),
         Row(
             "4 recovery",
             "of which start to first Pipecat call, s",
