@@ -112,23 +112,27 @@ class Bench:
     def daemon_env(self) -> dict[str, str]:
         metrics_dir = self.log_dir / f"metrics-{self.mode.name}"
         metrics_dir.mkdir(exist_ok=True)
-        return {
-            "PATH": "/usr/bin:/bin",
-            "HOME": "/tmp",
-            "DATABASE_URL": self.db.dsn,
-            "REDIS_URL": self.knobs.redis_url,
-            "PIPECAT_API_URL": f"{self.emulator.url}/v1",
-            "PIPECAT_API_KEY": DEFAULT_PRIVATE_KEY,
-            "PIPECAT_PUBLIC_API_KEY": DEFAULT_PUBLIC_KEY,
-            "UPDATES_CHANNEL": self.channel,
-            "DLQ_KEY": self.dlq_key,
-            "DEPLOY_POLL_INTERVAL_S": str(self.knobs.deploy_poll_interval_s),
-            "WEB_CONCURRENCY": str(self.mode.workers),
-            "MAX_CONCURRENCY": str(self.mode.concurrency),
-            "LOG_FORMAT": "json",
-            "LOG_LEVEL": "INFO",
-            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        } | self.scenario_env | self.extra_env
+        return (
+            {
+                "PATH": "/usr/bin:/bin",
+                "HOME": "/tmp",
+                "DATABASE_URL": self.db.dsn,
+                "REDIS_URL": self.knobs.redis_url,
+                "PIPECAT_API_URL": f"{self.emulator.url}/v1",
+                "PIPECAT_API_KEY": DEFAULT_PRIVATE_KEY,
+                "PIPECAT_PUBLIC_API_KEY": DEFAULT_PUBLIC_KEY,
+                "UPDATES_CHANNEL": self.channel,
+                "DLQ_KEY": self.dlq_key,
+                "DEPLOY_POLL_INTERVAL_S": str(self.knobs.deploy_poll_interval_s),
+                "WEB_CONCURRENCY": str(self.mode.workers),
+                "MAX_CONCURRENCY": str(self.mode.concurrency),
+                "LOG_FORMAT": "json",
+                "LOG_LEVEL": "INFO",
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            }
+            | self.scenario_env
+            | self.extra_env
+        )
 
     async def start_daemon(self) -> Daemon:
         daemon = Daemon(env=self.daemon_env(), log_path=self.log_dir / f"daemon-{self.mode.name}.log")
