@@ -133,23 +133,20 @@ def _converged_row(scenario: str, figure: str, engine: Any, seq: Any, *, limit_s
     )
 
 
-def _burst_rows(modes: dict[str, Any]) -> list[Row]:
-    engine, seq = modes.get("engine"), modes.get("sequential")
+def _rate_row(scenario: str, engine: Any, seq: Any) -> Row:
     conv, seq_conv = _convergence(engine), _get(seq, "extrapolated", "converged_s")
     speedup, _ = _speedup(conv, seq_conv)
+    seq_rate = _get(seq, "extrapolated", "agents_per_s")
+    return Row(scenario, "agents per second", _num(conv.rate), f"~{_num(seq_rate, 2)}", speedup, "—", "n/a")
+
+
+def _burst_rows(modes: dict[str, Any]) -> list[Row]:
+    engine, seq = modes.get("engine"), modes.get("sequential")
     dep, seq_dep = _get(engine, "deployments_per_agent") or {}, _get(seq, "deployments_per_agent") or {}
     calls, seq_calls = _get(engine, "calls_per_agent"), _get(seq, "calls_per_agent")
     return [
         _converged_row("2 burst", "converged, s", engine, seq, limit_s=20),
-        Row(
-            "2 burst",
-            "agents per second",
-            _num(conv.rate),
-            f"~{_num(_get(seq, 'extrapolated', 'agents_per_s'), 2)}",
-            speedup,
-            "—",
-            "n/a",
-        ),
+        _rate_row("2 burst", engine, seq),
         Row("2 burst", "Pipecat calls per agent", _num(calls), _num(seq_calls), _ratio(calls, seq_calls), "—", "n/a"),
         Row(
             "2 burst",
@@ -215,8 +212,6 @@ def _throttled_rows(modes: dict[str, Any], full: dict[str, int], knobs: dict[str
 
 def _recovery_rows(modes: dict[str, Any]) -> list[Row]:
     engine, seq = modes.get("engine"), modes.get("sequential")
-    conv, seq_conv = _convergence(engine), _get(seq, "extrapolated", "converged_s")
-    speedup, _ = _speedup(conv, seq_conv)
     return [
         _converged_row("4 recovery", "converged from daemon start, s", engine, seq, limit_s=30),
         Row(
@@ -228,15 +223,7 @@ def _recovery_rows(modes: dict[str, Any]) -> list[Row]:
             "—",
             "n/a",
         ),
-        Row(
-            "4 recovery",
-            "agents per second",
-            _num(conv.rate),
-            f"~{_num(_get(seq, 'extrapolated', 'agents_per_s'), 2)}",
-            speedup,
-            "—",
-            "n/a",
-        ),
+        _rate_row("4 recovery", engine, seq),
     ]
 
 
