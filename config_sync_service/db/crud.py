@@ -6,6 +6,7 @@ config-sync writes only the sync columns, always with a compare-and-set on the v
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,9 @@ from sqlmodel import col, select
 from config_sync_service.db.models import Agent, AgentConfiguration, DesiredState, SyncStatus, utcnow
 
 _UNSET: Any = object()
+# the tables themselves: the hot-path statements are Core, built once, with bound parameters
+AGENTS: sa.Table = Agent.__table__  # type: ignore[attr-defined]
+CONFIGURATIONS: sa.Table = AgentConfiguration.__table__  # type: ignore[attr-defined]
 
 
 async def get_agent_details(session: AsyncSession, *, agent_id: uuid.UUID) -> Agent | None:
@@ -34,20 +38,22 @@ async def get_active_configuration(session: AsyncSession, *, agent_id: uuid.UUID
     return result.scalar_one_or_none()
 
 
+_AGENT_WITH_ACTIVE_CONFIGURATION = (
+    select(Agent, AgentConfiguration)
+    .outerjoin(
+        AgentConfiguration,
+        sa.and_(col(AgentConfiguration.agent_id) == col(Agent.id), col(AgentConfiguration.is_active).is_(True)),
+    )
+    .where(col(Agent.id) == sa.bindparam("agent_id"))
+    .execution_options(populate_existing=True)
+)
+
+
 async def get_agent_with_active_configuration(
     session: AsyncSession, *, agent_id: uuid.UUID
 ) -> tuple[Agent, AgentConfiguration | None] | None:
     """The agent and its active configuration in one query (what each sync pass reads); None: no such agent."""
-    query = (
-        select(Agent, AgentConfiguration)
-        .outerjoin(
-            AgentConfiguration,
-            sa.and_(col(AgentConfiguration.agent_id) == col(Agent.id), col(AgentConfiguration.is_active).is_(True)),
-        )
-        .where(col(Agent.id) == agent_id)
-        .execution_options(populate_existing=True)
-    )
-    row = (await session.execute(query)).first()
+    row = (await session.execute(_AGENT_WITH_ACTIVE_CONFIGURATION, {"agent_id": agent_id})).first()
     return None if row is None else (row[0], row[1])
 
 
@@ -167,15 +173,22 @@ async def update_agent_sync_status(
         values["attempts"] = attempts
     if release_lease:
         values |= {"lease_owner": None, "lease_expires_at": None}
-    result = await session.execute(
-        sa.update(Agent)
-        .where(
-            col(Agent.id) == agent_id,
-            sa.or_(col(Agent.synced_version).is_(None), col(Agent.synced_version) <= version),
-        )
-        .values(**values)
-    )
+    params = {f"set_{name}": value for name, value in values.items()}
+    result = await session.execute(_sync_update(frozenset(values)), params | {"agent_id": agent_id, "version": version})
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _sync_update(columns: frozenset[str]) -> sa.Update:
+    """The compare-and-set UPDATE of `columns`, built once per set of columns (statement building is the
+    costly part of a short query; every value is a bound parameter)."""
+    values = {name: sa.bindparam(f"set_{name}", type_=AGENTS.c[name].type) for name in sorted(columns)}
+    synced = AGENTS.c.synced_version
+    return (
+        sa.update(AGENTS)
+        .where(AGENTS.c.id == sa.bindparam("agent_id"), sa.or_(synced.is_(None), synced <= sa.bindparam("version")))
+        .values(values)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,25 +338,49 @@ async def list_out_of_sync_agents(session: AsyncSession, *, limit: int = 10) -> 
     return total, [OutOfSyncAgent(*row[1:]) for row in rows]
 
 
+_LEASE_FREE = sa.or_(
+    AGENTS.c.lease_owner.is_(None),
+    AGENTS.c.lease_owner == sa.bindparam("owner"),
+    AGENTS.c.lease_expires_at < sa.func.now(),
+)
+_CLAIM = (
+    sa.update(AGENTS)
+    .where(AGENTS.c.id == sa.bindparam("agent_id"), _LEASE_FREE)
+    .values(
+        lease_owner=sa.bindparam("new_owner", type_=AGENTS.c.lease_owner.type),
+        lease_expires_at=sa.func.now()
+        + sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.bindparam("lease_s", type_=sa.Float)),
+    )
+)
+
+
 async def claim_agent(session: AsyncSession, *, agent_id: uuid.UUID, owner: str, lease_s: float) -> bool:
     """Take (or extend) the lease on an agent; False when another live process holds it.
 
     Processes never share a worker, so the lease is what keeps two of them from syncing one agent at once.
     A crashed holder's lease simply expires.
     """
-    result = await session.execute(
-        sa.update(Agent)
-        .where(
-            col(Agent.id) == agent_id,
-            sa.or_(
-                col(Agent.lease_owner).is_(None),
-                col(Agent.lease_owner) == owner,
-                col(Agent.lease_expires_at) < sa.func.now(),
-            ),
-        )
-        .values(lease_owner=owner, lease_expires_at=sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, lease_s))
-    )
+    params = {"agent_id": agent_id, "owner": owner, "new_owner": owner, "lease_s": lease_s}
+    result = await session.execute(_CLAIM, params)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+_NEWER_ACTIVE = sa.exists().where(
+    CONFIGURATIONS.c.agent_id == sa.bindparam("agent_id"),
+    CONFIGURATIONS.c.is_active.is_(True),
+    CONFIGURATIONS.c.version > sa.bindparam("seen_version", type_=sa.Integer),
+)
+_RELEASE = (
+    sa.update(AGENTS)
+    .where(
+        AGENTS.c.id == sa.bindparam("agent_id"),
+        AGENTS.c.lease_owner == sa.bindparam("owner"),
+        AGENTS.c.desired_state == sa.bindparam("seen_desired_state"),
+        sa.not_(_NEWER_ACTIVE),
+    )
+    .values(lease_owner=None, lease_expires_at=None)
+)
+_LEASE_HOLDER = sa.select(AGENTS.c.lease_owner).where(AGENTS.c.id == sa.bindparam("agent_id"))
 
 
 async def release_claim(
@@ -359,23 +396,15 @@ async def release_claim(
     A process that lost the claim drops its copy of a message; this check, atomic with the release, is
     what guarantees the holder sees any version committed before that copy was dropped.
     """
-    newer = sa.exists().where(
-        col(AgentConfiguration.agent_id) == agent_id,
-        col(AgentConfiguration.is_active).is_(True),
-        col(AgentConfiguration.version) > (seen_version or 0),
-    )
-    result = await session.execute(
-        sa.update(Agent)
-        .where(
-            col(Agent.id) == agent_id,
-            col(Agent.lease_owner) == owner,
-            col(Agent.desired_state) == seen_desired_state,
-            sa.not_(newer),
-        )
-        .values(lease_owner=None, lease_expires_at=None)
-    )
+    params = {
+        "agent_id": agent_id,
+        "owner": owner,
+        "seen_version": seen_version or 0,
+        "seen_desired_state": seen_desired_state,
+    }
+    result = await session.execute(_RELEASE, params)
     if result.rowcount:  # type: ignore[attr-defined]
         return True
     # a lease taken over after expiry is not ours to keep; only a change should make us go again
-    holder = await session.execute(select(Agent.lease_owner).where(col(Agent.id) == agent_id))
+    holder = await session.execute(_LEASE_HOLDER, {"agent_id": agent_id})
     return holder.scalar_one_or_none() != owner
