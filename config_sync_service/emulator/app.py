@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 
 from config_sync_service.emulator import control, routes, routes_org
 from config_sync_service.emulator.config import EmulatorConfig
-from config_sync_service.emulator.faults import FaultInjector, middleware
+from config_sync_service.emulator.faults import FaultInjector, RecordAndInject
 from config_sync_service.emulator.state import EmulatorState
 
 
@@ -21,7 +21,7 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     app = FastAPI(title="Pipecat Cloud emulator", docs_url="/_emulator/docs", openapi_url="/_emulator/openapi.json")
     app.state.emulator = state
     app.state.injector = injector
-    app.middleware("http")(middleware(state, injector))
+    app.add_middleware(RecordAndInject, state=state, injector=injector)
     app.include_router(routes.private)
     app.include_router(routes.public)
     app.include_router(routes_org.users)

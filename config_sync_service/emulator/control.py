@@ -15,7 +15,7 @@ from config_sync_service.emulator.state import EmulatorState
 router = APIRouter(prefix="/_emulator", tags=["emulator control"])
 
 
-def _injector(request: Request) -> FaultInjector:
+async def _injector(request: Request) -> FaultInjector:
     injector: FaultInjector = request.app.state.injector
     return injector
 

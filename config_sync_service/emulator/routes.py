@@ -29,20 +29,25 @@ class ApiError(HTTPException):
         super().__init__(status_code=status, detail={"error": error, "code": code})
 
 
-def get_state(request: Request) -> EmulatorState:
+def state_of(request: Request) -> EmulatorState:
     state: EmulatorState = request.app.state.emulator
     return state
 
 
-def private_key(request: Request) -> EmulatorState:
-    state = get_state(request)
+# every dependency is `async def`: FastAPI runs a plain `def` one in its thread pool, a hop per request
+async def get_state(request: Request) -> EmulatorState:
+    return state_of(request)
+
+
+async def private_key(request: Request) -> EmulatorState:
+    state = state_of(request)
     if key_type(state, request.headers.get("authorization")) != "private":
         raise ApiError(401, "Unauthorized", "UNAUTHORIZED")
     return state
 
 
-def public_key(request: Request) -> EmulatorState:
-    state = get_state(request)
+async def public_key(request: Request) -> EmulatorState:
+    state = state_of(request)
     kind = key_type(state, request.headers.get("authorization"))
     if kind == "none":
         raise ApiError(401, "Missing public API key", "PCC-1002")

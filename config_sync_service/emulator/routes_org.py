@@ -12,21 +12,21 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from config_sync_service.emulator import routes
 from config_sync_service.emulator.faults import key_type
-from config_sync_service.emulator.routes import ApiError, get_state
+from config_sync_service.emulator.routes import ApiError, get_state, state_of
 from config_sync_service.emulator.state import EmulatorState
 
 ORG = "emulator-org"
 
 
-def cli_key(request: Request) -> EmulatorState:
+async def cli_key(request: Request) -> EmulatorState:
     """PATs (`pcc_pat_…`) and private keys are accepted on the org paths."""
-    state = get_state(request)
+    state = state_of(request)
     if key_type(state, request.headers.get("authorization")) not in ("pat", "private"):
         raise ApiError(401, "Unauthorized / token expired", "401")
     return state
 
 
-def known_org(org: str) -> None:
+async def known_org(org: str) -> None:
     if org != ORG:
         raise ApiError(404, "Organization not found", "404")
 
