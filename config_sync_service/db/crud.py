@@ -343,7 +343,7 @@ _LEASE_FREE = sa.or_(
     AGENTS.c.lease_owner == sa.bindparam("owner"),
     AGENTS.c.lease_expires_at < sa.func.now(),
 )
-_CLAIM = (
+_CLAIMED = (
     sa.update(AGENTS)
     .where(AGENTS.c.id == sa.bindparam("agent_id"), _LEASE_FREE)
     .values(
@@ -351,18 +351,47 @@ _CLAIM = (
         lease_expires_at=sa.func.now()
         + sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.bindparam("lease_s", type_=sa.Float)),
     )
+    .returning(*AGENTS.c)
+    .cte("claimed")
+)
+# one row whatever happened: whether the agent exists, and the agent and its active configuration if claimed
+_CLAIM = (
+    sa.select(
+        sa.exists().where(AGENTS.c.id == sa.bindparam("agent_id")).label("present"),
+        *_CLAIMED.c,
+        *(column.label(f"config_{column.name}") for column in CONFIGURATIONS.c),
+    )
+    .select_from(sa.select(sa.literal(1)).subquery("one"))
+    .outerjoin(_CLAIMED, sa.true())
+    .outerjoin(CONFIGURATIONS, sa.and_(CONFIGURATIONS.c.agent_id == _CLAIMED.c.id, CONFIGURATIONS.c.is_active))
 )
 
 
-async def claim_agent(session: AsyncSession, *, agent_id: uuid.UUID, owner: str, lease_s: float) -> bool:
-    """Take (or extend) the lease on an agent; False when another live process holds it.
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What an attempt to claim an agent found: `agent` (with its active `config`) when the claim is ours."""
+
+    present: bool
+    agent: Agent | None = None
+    config: AgentConfiguration | None = None
+
+
+async def claim_agent(session: AsyncSession, *, agent_id: uuid.UUID, owner: str, lease_s: float) -> Claim:
+    """Take (or extend) the lease on an agent and read it, in one statement; no `agent` when another live
+    process holds it (or there is no such agent: `present` says which).
 
     Processes never share a worker, so the lease is what keeps two of them from syncing one agent at once.
     A crashed holder's lease simply expires.
     """
     params = {"agent_id": agent_id, "owner": owner, "new_owner": owner, "lease_s": lease_s}
-    result = await session.execute(_CLAIM, params)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    row = (await session.execute(_CLAIM, params)).one()._mapping
+    if row[_CLAIMED.c.id] is None:
+        return Claim(present=bool(row["present"]))
+    agent = Agent(**{column.name: row[_CLAIMED.c[column.name]] for column in AGENTS.c})
+    config = None
+    if row["config_id"] is not None:
+        config = AgentConfiguration(**{column.name: row[f"config_{column.name}"] for column in CONFIGURATIONS.c})
+    return Claim(present=True, agent=agent, config=config)
 
 
 _NEWER_ACTIVE = sa.exists().where(

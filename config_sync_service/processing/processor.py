@@ -132,20 +132,19 @@ class Processor:
         hint = hint or Hint()
         turn = Turn(Result("noop"))
         async with transaction(self.sessions) as s:
-            claimed = await crud.claim_agent(s, agent_id=agent_id, owner=self.owner, lease_s=self.settings.lease_s)
-            exists = claimed or await crud.get_agent_details(s, agent_id=agent_id) is not None
-            if claimed:
+            claim = await crud.claim_agent(s, agent_id=agent_id, owner=self.owner, lease_s=self.settings.lease_s)
+            if claim.agent is not None:
                 if (
                     hint.force
                     and hint.replay_id is not None
                     and not await self.dlq.claim_replay(hint.replay_id, self.owner)
                 ):
                     hint = replace(hint, force=False)  # every worker got the replay; another one already ran it
-                turn = await self._turn(s, agent_id, hint)
-        if not exists:
+                turn = await self._turn(s, agent_id, hint, claimed=(claim.agent, claim.config))
+        if not claim.present:
             await self._push(_unknown_agent_entry(agent_id, hint))
             return Result("unknown_agent")
-        if not claimed:
+        if claim.agent is None:
             self.stats.count("claimed_elsewhere")
             return Result("claimed_elsewhere")
         while turn.next is not None:
@@ -164,12 +163,14 @@ class Processor:
         agent_id: uuid.UUID,
         hint: Hint,
         *,
+        claimed: tuple[Agent, AgentConfiguration | None] | None = None,
         finishing: Pass | None = None,
         step: Step | None = None,
         passes: int = 0,
     ) -> Turn:
         """One transaction: end `finishing` (its write, then the claim's release); while the agent changed under
-        us, read it again and begin the next pass, ending those that need no Pipecat call right here."""
+        us, read it again and begin the next pass, ending those that need no Pipecat call right here.
+        `claimed`: what the claim read, the first pass's rows."""
         result = step.result if step else Result("noop")
         while True:
             if finishing is not None:
@@ -188,7 +189,11 @@ class Processor:
                 if passes >= MAX_PASSES:
                     return Turn(Result(result.outcome, requeue_after=0.0))  # the claim is kept; the queue hands it back
             passes += 1
-            current = await self._read(s, agent_id, force=hint.force and passes == 1)
+            if claimed is None:
+                claimed = await crud.get_agent_with_active_configuration(s, agent_id=agent_id)
+                assert claimed is not None  # agents are never deleted while claimed by us (the backend sets DELETED)
+            current = self._pass(*claimed, force=hint.force and passes == 1)
+            claimed = None
             action = current.plan.action
             if action is Action.NOOP or action is Action.MARK_SYNCED:
                 finishing, step = current, self._finish_without_calls(current, hint)
@@ -197,10 +202,7 @@ class Processor:
             await self._begin(s, current)
             return Turn(result, next=current, passes=passes)
 
-    async def _read(self, s: AsyncSession, agent_id: uuid.UUID, *, force: bool) -> Pass:
-        found = await crud.get_agent_with_active_configuration(s, agent_id=agent_id)
-        assert found is not None  # agents are never deleted while claimed by us (the backend sets DELETED)
-        agent, config = found
+    def _pass(self, agent: Agent, config: AgentConfiguration | None, *, force: bool) -> Pass:
         return Pass(agent, config, plan_for(agent, config, shared_digest=self.shared_digest, force=force))
 
     def _finish_without_calls(self, current: Pass, hint: Hint) -> Step:
