@@ -110,7 +110,9 @@ async def session(session_factory: SessionFactory) -> AsyncIterator[AsyncSession
 async def redis(test_names: dict[str, str]) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(REDIS_URL)
     yield client
-    await client.delete(test_names["dlq_key"])
+    # the list and its markers (`:once:…`, `:replay:…`)
+    keys = [test_names["dlq_key"], *[key async for key in client.scan_iter(match=f"{test_names['dlq_key']}:*")]]
+    await client.delete(*keys)
     await client.aclose()
 
 

@@ -18,6 +18,17 @@ from config_sync_service.core.logging import get_logger, scrub
 log = get_logger("config_sync.dead_letter")
 MAX_RAW_CHARS = 4096  # a 1 MiB junk payload is kept as its head, with its size
 REPLAY_CLAIM_TTL_S = 3600
+# every worker of every replica hears each published payload; copies of one are one dead letter in this window
+ONCE_TTL_S = 300
+# the marker and the entry go in together, or neither does (no copy is dropped for an entry never written)
+_PUSH_ONCE = """
+if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[4]) then
+  redis.call('LPUSH', KEYS[1], ARGV[1])
+  redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+  return 1
+end
+return 0
+"""
 
 
 def writer_id() -> str:
@@ -89,12 +100,23 @@ class DeadLetterQueue:
         self.redis = redis
         self.key = key
         self.max_len = max_len
+        self._push_once = redis.register_script(_PUSH_ONCE)
 
-    async def push(self, entry: DeadLetterEntry) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lpush(self.key, entry.to_json())
-            pipe.ltrim(self.key, 0, self.max_len - 1)
-            await pipe.execute()
+    async def push(self, entry: DeadLetterEntry, *, once: bytes | None = None) -> bool:
+        """Add the entry; with `once` (the payload as published), only if no copy of that payload was
+        dead-lettered with the same reason in the last `ONCE_TTL_S`. False: another process already did."""
+        if once is None:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.lpush(self.key, entry.to_json())
+                pipe.ltrim(self.key, 0, self.max_len - 1)
+                await pipe.execute()
+        else:
+            digest = hashlib.sha256(entry.reason.encode() + b"\0" + once).hexdigest()[:32]
+            marker = f"{self.key}:once:{digest}"
+            args: list[str | int] = [entry.to_json(), self.max_len, entry.writer, ONCE_TTL_S]
+            if not await self._push_once(keys=[self.key, marker], args=args):
+                log.debug("dlq.copy_skipped", reason=entry.reason, agent_id=entry.agent_id)
+                return False
         log.info(
             "dlq.dead_lettered",
             entry_id=entry.id,
@@ -105,6 +127,7 @@ class DeadLetterQueue:
             error_class=entry.error_class,
             replay_count=entry.replay_count,
         )
+        return True
 
     async def depth(self) -> int:
         return int(await self.redis.llen(self.key))

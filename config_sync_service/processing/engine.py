@@ -98,8 +98,8 @@ class SyncEngine:
             change_type=rejection.change_type if isinstance(rejection.change_type, str) else None,
         )
         try:
-            await self.dlq.push(entry)
-            self.stats.count("dead_lettered")
+            pushed = await self.dlq.push(entry, once=raw)  # every worker got this payload: one dead letter
+            self.stats.count("dead_lettered" if pushed else "dead_letter_copies_skipped")
         except Exception as exc:  # Redis down: the rejection is logged above; nothing else is lost
             log.error("dlq.push_failed", error=f"{type(exc).__name__}: {exc}")
 

@@ -142,7 +142,7 @@ class Processor:
                     hint = replace(hint, force=False)  # every worker got the replay; another one already ran it
                 turn = await self._turn(s, agent_id, hint, claimed=(claim.agent, claim.config))
         if not claim.present:
-            await self._push(_unknown_agent_entry(agent_id, hint))
+            await self._push(_unknown_agent_entry(agent_id, hint), once=hint.raw)  # every worker got the message
             return Result("unknown_agent")
         if claim.agent is None:
             self.stats.count("claimed_elsewhere")
@@ -385,13 +385,13 @@ class Processor:
         write = Write(failure.status, plan.version, fields=failure.write_fields)
         return Step(Result(outcome, requeue_after=failure.retry_in_s), write, entry)
 
-    async def _push(self, entry: DeadLetterEntry) -> None:
+    async def _push(self, entry: DeadLetterEntry, *, once: bytes | None = None) -> None:
         try:
-            await self.dlq.push(entry)
+            pushed = await self.dlq.push(entry, once=once)
         except Exception as exc:  # Redis down: the failure is in Postgres and the log; the entry is what is lost
             log.error("dlq.push_failed", agent_id=entry.agent_id, reason=entry.reason, error=type(exc).__name__)
             return
-        self.stats.count("dead_lettered")
+        self.stats.count("dead_lettered" if pushed else "dead_letter_copies_skipped")
 
 
 def _bind(current: Pass, hint: Hint) -> BoundLogger:

@@ -125,8 +125,9 @@ async def test_metrics_add_up_over_two_gunicorn_workers(
     tmp_path: Path,
 ) -> None:
     """Every worker receives every message; exactly one applies each change. A scrape answered by either worker
-    shows the pod's totals: received twice per message, the one apply, the dead letters in Redis. A CLI replay
-    that every worker receives is run once (one new dead letter, not two)."""
+    shows the pod's totals: received twice per message, the one apply, the dead letters in Redis (one for the
+    invalid payload both workers rejected). A CLI replay that every worker receives is run once (one new dead
+    letter, not two)."""
     port = free_port()
     metrics_dir = tmp_path / "prometheus"
     env = daemon_env(daemon_settings) | {"PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
@@ -162,18 +163,20 @@ async def test_metrics_add_up_over_two_gunicorn_workers(
             async def quiet() -> Samples:
                 samples = await scrape()
                 idle = value(samples, "config_sync_queue_depth") == value(samples, "config_sync_in_flight") == 0
-                return samples if idle and value(samples, "config_sync_dlq_depth") == 3 else {}
+                return samples if idle and value(samples, "config_sync_dlq_depth") == 2 else {}
 
-            await wait_until(quiet, timeout=20, interval=0.2, what="idle workers and three dead letters")
+            await wait_until(quiet, timeout=20, interval=0.2, what="idle workers and two dead letters")
             scrapes = [await scrape() for _ in range(8)]
             for samples in scrapes:  # whichever worker answered, the pod's totals
                 assert value(samples, "config_sync_messages_received_total") == 6
                 assert value(samples, "config_sync_messages_total", outcome="invalid") == 2  # each worker's copy
+                skipped = value(samples, "config_sync_engine_events_total", event="dead_letter_copies_skipped")
+                assert skipped == 1  # ... dead-lettered by the first of them
                 assert value(samples, "config_sync_messages_total", outcome="applied") == 1
                 assert value(samples, "config_sync_messages_total", outcome="failed") == 1
                 dead = value(samples, "config_sync_messages_total", outcome="dead_lettered")
-                assert dead == await dlq.depth() == 3
-                assert value(samples, "config_sync_dlq_depth") == 3
+                assert dead == await dlq.depth() == 2
+                assert value(samples, "config_sync_dlq_depth") == 2
                 assert value(samples, "config_sync_agents", sync_status="SYNCED") == 1
                 assert value(samples, "config_sync_agents", sync_status="ERROR_SYNC") == 1
                 creates = await control.calls(op="createService")

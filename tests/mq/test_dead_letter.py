@@ -7,7 +7,7 @@ import json
 import redis.asyncio as aioredis
 
 from config_sync_service.core.logging import configure_logging
-from config_sync_service.mq.dead_letter import MAX_RAW_CHARS, DeadLetterEntry, DeadLetterQueue
+from config_sync_service.mq.dead_letter import MAX_RAW_CHARS, ONCE_TTL_S, DeadLetterEntry, DeadLetterQueue
 
 
 async def test_push_is_newest_first_and_capped(redis: aioredis.Redis, test_names: dict[str, str]) -> None:
@@ -69,3 +69,27 @@ async def test_error_messages_are_scrubbed(redis: aioredis.Redis, test_names: di
     )
     raw = str((await redis.lrange(test_names["dlq_key"], 0, -1))[0])
     assert "sk_live_very_secret" not in raw and "abc.def" not in raw
+
+
+async def test_copies_of_one_payload_are_one_dead_letter(redis: aioredis.Redis, test_names: dict[str, str]) -> None:
+    """Every worker hears each payload; the first to dead-letter it writes the entry, the others' copies are
+    skipped (the marker and the entry are written together)."""
+    dlq = DeadLetterQueue(redis, key=test_names["dlq_key"], max_len=10)
+
+    def bad(raw: bytes, reason: str = "not_json") -> DeadLetterEntry:
+        return DeadLetterEntry.from_raw(raw, reason=reason, error_class="InvalidMessage", error_message="bad")
+
+    assert await dlq.push(bad(b"{nope"), once=b"{nope")
+    assert not await dlq.push(bad(b"{nope"), once=b"{nope")  # another worker's copy
+    assert await dlq.push(bad(b"{nope", "too_large"), once=b"{nope")  # another reason is another dead letter
+    assert await dlq.push(bad(b"{other"), once=b"{other")
+    assert await dlq.push(bad(b"{nope"))  # without `once`: always written (failures are written by one process)
+    assert [(e.raw, e.reason) for e in await dlq.entries()] == [
+        ("{nope", "not_json"),
+        ("{other", "not_json"),
+        ("{nope", "too_large"),
+        ("{nope", "not_json"),
+    ]
+    markers = [key async for key in redis.scan_iter(match=f"{test_names['dlq_key']}:once:*")]
+    assert len(markers) == 3
+    assert all(0 < ttl <= ONCE_TTL_S for ttl in [await redis.ttl(key) for key in markers])

@@ -87,3 +87,22 @@ async def test_image_without_tag_is_an_invalid_configuration(
     assert row.last_error_message is not None and "has no tag" in row.last_error_message
     assert row.next_retry_at is None  # permanent: no retry until the configuration changes
     assert [(e.reason, e.agent_id, e.version) for e in entries] == [("invalid_configuration", str(agent.id), 1)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"), [(b"{this is not json", "not_json"), (payload(), "unknown_agent")], ids=["invalid", "unknown"]
+)
+async def test_a_payload_every_worker_hears_is_dead_lettered_once(
+    raw: bytes, reason: str, daemon_settings: Settings, redis: aioredis.Redis
+) -> None:
+    """Two processes on one channel (two gunicorn workers): both reject the payload, one entry is written."""
+    async with running_daemon(daemon_settings) as first, running_daemon(daemon_settings) as second:
+        await redis.publish(daemon_settings.updates_channel, raw)
+        counters = [first.runtime.engine.stats.counters, second.runtime.engine.stats.counters]
+
+        async def both_done() -> bool:
+            return sum(c["dead_lettered"] + c["dead_letter_copies_skipped"] for c in counters) == 2
+
+        await wait_until(both_done, what="both processes to dead-letter the payload")
+        assert sorted(c["dead_lettered"] for c in counters) == [0, 1]
+        assert [e.reason for e in await first.runtime.dead_letters.entries()] == [reason]

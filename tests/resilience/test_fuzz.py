@@ -75,11 +75,13 @@ async def test_ten_thousand_generated_payloads(
         rss_before = process.memory_info().rss
         generated = list(payloads(1234, agents))
         known = {str(a) for a in agents}
-        expected_dead = sum(
-            1
+        rejected = [
+            raw
             for raw in generated
             if not (isinstance(p := parse_message(raw), ChangeMessage) and str(p.agent_id) in known)
-        )
+        ]
+        # identical bytes published again within minutes are the same dead letter (as a second worker's copy is)
+        expected_dead = len(set(rejected))
         started = time.monotonic()
         for start in range(0, PAYLOADS, 500):
             async with redis.pipeline(transaction=False) as pipe:
@@ -98,7 +100,7 @@ async def test_ten_thousand_generated_payloads(
         dead = await wait_until(
             lambda: _depth_at_least(redis, settings.dlq_key, expected_dead),
             timeout=60,
-            what="every rejected payload dead-lettered",
+            what="every distinct rejected payload dead-lettered",
         )
         took = time.monotonic() - started
         rss_after = process.memory_info().rss
@@ -113,7 +115,7 @@ async def test_ten_thousand_generated_payloads(
             PAYLOADS,
             took,
             0,
-            {"dead_lettered": dead, "valid": PAYLOADS - expected_dead, "rss_growth_mb": round(growth_mb, 1)},
+            {"dead_lettered": dead, "valid": PAYLOADS - len(rejected), "rss_growth_mb": round(growth_mb, 1)},
         )
     )
     assert counters["received"] == PAYLOADS
