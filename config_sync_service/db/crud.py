@@ -343,13 +343,13 @@ _LEASE_FREE = sa.or_(
     AGENTS.c.lease_owner == sa.bindparam("owner"),
     AGENTS.c.lease_expires_at < sa.func.now(),
 )
+_CLAIMED_UNTIL = sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.bindparam("lease_s", type_=sa.Float))
 _CLAIMED = (
     sa.update(AGENTS)
     .where(AGENTS.c.id == sa.bindparam("agent_id"), _LEASE_FREE)
     .values(
         lease_owner=sa.bindparam("new_owner", type_=AGENTS.c.lease_owner.type),
-        lease_expires_at=sa.func.now()
-        + sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.bindparam("lease_s", type_=sa.Float)),
+        lease_expires_at=_CLAIMED_UNTIL,
     )
     .returning(*AGENTS.c)
     .cte("claimed")
@@ -392,6 +392,19 @@ async def claim_agent(session: AsyncSession, *, agent_id: uuid.UUID, owner: str,
     if row["config_id"] is not None:
         config = AgentConfiguration(**{column.name: row[f"config_{column.name}"] for column in CONFIGURATIONS.c})
     return Claim(present=True, agent=agent, config=config)
+
+
+_RENEW = (
+    sa.update(AGENTS)
+    .where(AGENTS.c.id == sa.bindparam("agent_id"), AGENTS.c.lease_owner == sa.bindparam("owner"))
+    .values(lease_expires_at=_CLAIMED_UNTIL)
+)
+
+
+async def renew_claim(session: AsyncSession, *, agent_id: uuid.UUID, owner: str, lease_s: float) -> bool:
+    """Extend `owner`'s lease; False when it is no longer theirs."""
+    result = await session.execute(_RENEW, {"agent_id": agent_id, "owner": owner, "lease_s": lease_s})
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 _NEWER_ACTIVE = sa.exists().where(

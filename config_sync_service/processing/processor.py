@@ -27,6 +27,7 @@ from config_sync_service.mq.dead_letter import DeadLetterEntry, DeadLetterQueue
 from config_sync_service.pipecat_client.errors import PipecatApiError, PipecatNotFoundError
 from config_sync_service.processing import failures
 from config_sync_service.processing.backoff import RetryBudget
+from config_sync_service.processing.lease import lease_kept
 from config_sync_service.processing.operations import Operations, Target
 from config_sync_service.processing.plan import Action, Plan, plan_for
 from config_sync_service.processing.stats import Stats
@@ -149,7 +150,8 @@ class Processor:
             return Result("claimed_elsewhere")
         while turn.next is not None:
             current = turn.next
-            step = await self._run(current, hint)
+            async with lease_kept(self.sessions, agent_id=agent_id, owner=self.owner, lease_s=self.settings.lease_s):
+                step = await self._run(current, hint)
             hint = replace(hint, force=False)  # `force` is spent on the first pass
             async with transaction(self.sessions) as s:
                 turn = await self._turn(s, agent_id, hint, finishing=current, step=step, passes=turn.passes)

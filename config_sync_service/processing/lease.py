@@ -1,0 +1,51 @@
+"""Keeping the claim on an agent while its Pipecat calls run.
+
+A claim is a lease (`LEASE_S`) so that a crashed process's agents are taken over. A live one keeps its lease:
+retries, a 429's pause, request pacing or a slow API can make one pass outlast it, and another process would
+then claim the agent and run the same operation beside it. The keeper renews the lease every third of
+`LEASE_S` in a short transaction of its own (no connection is held in between).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from config_sync_service.core.logging import get_logger
+from config_sync_service.db import crud
+from config_sync_service.db.session import SessionFactory, transaction
+
+log = get_logger("config_sync.lease")
+
+
+@asynccontextmanager
+async def lease_kept(
+    sessions: SessionFactory, *, agent_id: uuid.UUID, owner: str, lease_s: float
+) -> AsyncIterator[None]:
+    """Renew `owner`'s lease on the agent for as long as the block runs."""
+    keeper = asyncio.create_task(_keep(sessions, agent_id, owner, lease_s), name=f"lease-{agent_id}")
+    try:
+        yield
+    finally:
+        keeper.cancel()
+
+
+async def _keep(sessions: SessionFactory, agent_id: uuid.UUID, owner: str, lease_s: float) -> None:
+    while True:
+        await asyncio.sleep(lease_s / 3)
+        try:
+            # shielded: a renewal that has begun finishes even when the block ends meanwhile
+            held = await asyncio.shield(_renew(sessions, agent_id, owner, lease_s))
+        except Exception as exc:  # the database is away: the lease may lapse; the release will tell
+            log.warning("lease.renew_failed", agent_id=str(agent_id), error=type(exc).__name__)
+            continue
+        if not held:
+            log.warning("lease.lost", agent_id=str(agent_id))
+            return
+
+
+async def _renew(sessions: SessionFactory, agent_id: uuid.UUID, owner: str, lease_s: float) -> bool:
+    async with transaction(sessions) as s:
+        return await crud.renew_claim(s, agent_id=agent_id, owner=owner, lease_s=lease_s)
