@@ -110,8 +110,11 @@ async def session(session_factory: SessionFactory) -> AsyncIterator[AsyncSession
 async def redis(test_names: dict[str, str]) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(REDIS_URL)
     yield client
-    # the list and its markers (`:once:…`, `:replay:…`)
-    keys = [test_names["dlq_key"], *[key async for key in client.scan_iter(match=f"{test_names['dlq_key']}:*")]]
+    # the list and its markers (`{key}:once:…`, `key:replay:…`)
+    key = test_names["dlq_key"]
+    keys: list[str | bytes] = [key]
+    for pattern in (f"{key}:*", f"{{{key}}}:*"):
+        keys += [k async for k in client.scan_iter(match=pattern)]
     await client.delete(*keys)
     await client.aclose()
 

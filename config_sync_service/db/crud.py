@@ -149,9 +149,10 @@ async def update_agent_sync_status(
     applied_deployment_hash: str | None = _UNSET,
     applied_context_hash: str | None = _UNSET,
     deploying_since: datetime | None = _UNSET,
-    release_lease: bool = False,
+    owner: str | None = None,
 ) -> bool:
-    """Record the outcome of work on `version`; refused (False) when a newer version was already applied.
+    """Record the outcome of work on `version`; refused (False) when a newer version was already applied, or,
+    with `owner`, when the claim on the agent is no longer `owner`'s (only the holder writes).
 
     `synced=True` also moves `synced_version` to `version` and stamps `last_synced_at`.
     """
@@ -171,24 +172,23 @@ async def update_agent_sync_status(
     values |= {k: v for k, v in optional.items() if v is not _UNSET}
     if attempts is not None:
         values["attempts"] = attempts
-    if release_lease:
-        values |= {"lease_owner": None, "lease_expires_at": None}
-    params = {f"set_{name}": value for name, value in values.items()}
-    result = await session.execute(_sync_update(frozenset(values)), params | {"agent_id": agent_id, "version": version})
+    params = {f"set_{name}": value for name, value in values.items()} | {"agent_id": agent_id, "version": version}
+    if owner is not None:
+        params["owner"] = owner
+    result = await session.execute(_sync_update(frozenset(values), held=owner is not None), params)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 @functools.cache
-def _sync_update(columns: frozenset[str]) -> sa.Update:
-    """The compare-and-set UPDATE of `columns`, built once per set of columns (statement building is the
-    costly part of a short query; every value is a bound parameter)."""
+def _sync_update(columns: frozenset[str], *, held: bool) -> sa.Update:
+    """The compare-and-set UPDATE of `columns` (`held`: only while `:owner` holds the claim), built once per
+    shape (statement building is the costly part of a short query; every value is a bound parameter)."""
     values = {name: sa.bindparam(f"set_{name}", type_=AGENTS.c[name].type) for name in sorted(columns)}
     synced = AGENTS.c.synced_version
-    return (
-        sa.update(AGENTS)
-        .where(AGENTS.c.id == sa.bindparam("agent_id"), sa.or_(synced.is_(None), synced <= sa.bindparam("version")))
-        .values(values)
-    )
+    conditions = [AGENTS.c.id == sa.bindparam("agent_id"), sa.or_(synced.is_(None), synced <= sa.bindparam("version"))]
+    if held:
+        conditions.append(AGENTS.c.lease_owner == sa.bindparam("owner"))
+    return sa.update(AGENTS).where(*conditions).values(values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,7 +156,10 @@ class RecordAndInject:
             return
         method: str = scope["method"]
         op, subject = operation(method, path)
-        raw, replay = await _buffered(receive)
+        buffered = await _buffered(receive)
+        if buffered is None:  # the client went away before its request was whole: nothing to record or answer
+            return
+        raw, replay = buffered
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -186,13 +189,14 @@ class RecordAndInject:
             await self.app(scope, replay, recording_send)
 
 
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    """The whole request body, and a `receive` that hands it to the app once (then the connection's own)."""
+async def _buffered(receive: Receive) -> tuple[bytes, Receive] | None:
+    """The whole request body, and a `receive` that hands it to the app once (then the connection's own);
+    None when the client disconnected first."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break

@@ -112,7 +112,7 @@ class DeadLetterQueue:
                 await pipe.execute()
         else:
             digest = hashlib.sha256(entry.reason.encode() + b"\0" + once).hexdigest()[:32]
-            marker = f"{self.key}:once:{digest}"
+            marker = f"{{{self.key}}}:once:{digest}"  # hash tag: the list's slot, should Redis be a cluster
             args: list[str | int] = [entry.to_json(), self.max_len, entry.writer, ONCE_TTL_S]
             if not await self._push_once(keys=[self.key, marker], args=args):
                 log.debug("dlq.copy_skipped", reason=entry.reason, agent_id=entry.agent_id)

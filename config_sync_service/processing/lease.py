@@ -25,27 +25,28 @@ async def lease_kept(
     sessions: SessionFactory, *, agent_id: uuid.UUID, owner: str, lease_s: float
 ) -> AsyncIterator[None]:
     """Renew `owner`'s lease on the agent for as long as the block runs."""
-    keeper = asyncio.create_task(_keep(sessions, agent_id, owner, lease_s), name=f"lease-{agent_id}")
+    stop = asyncio.Event()
+    keeper = asyncio.create_task(_keep(sessions, agent_id, owner, lease_s, stop), name=f"lease-{agent_id}")
     try:
         yield
     finally:
-        keeper.cancel()
+        stop.set()
+        await keeper  # a renewal under way finishes (it is one short statement); none starts after this
 
 
-async def _keep(sessions: SessionFactory, agent_id: uuid.UUID, owner: str, lease_s: float) -> None:
+async def _keep(sessions: SessionFactory, agent_id: uuid.UUID, owner: str, lease_s: float, stop: asyncio.Event) -> None:
     while True:
-        await asyncio.sleep(lease_s / 3)
         try:
-            # shielded: a renewal that has begun finishes even when the block ends meanwhile
-            held = await asyncio.shield(_renew(sessions, agent_id, owner, lease_s))
-        except Exception as exc:  # the database is away: the lease may lapse; the release will tell
+            await asyncio.wait_for(stop.wait(), timeout=lease_s / 3)
+            return
+        except TimeoutError:
+            pass
+        try:
+            async with transaction(sessions) as s:
+                held = await crud.renew_claim(s, agent_id=agent_id, owner=owner, lease_s=lease_s)
+        except Exception as exc:  # the database is away: the lease may lapse, and then our writes are refused
             log.warning("lease.renew_failed", agent_id=str(agent_id), error=type(exc).__name__)
             continue
-        if not held:
+        if not held:  # taken over (ours had lapsed): the pass's writes will be refused; the new holder redoes it
             log.warning("lease.lost", agent_id=str(agent_id))
             return
-
-
-async def _renew(sessions: SessionFactory, agent_id: uuid.UUID, owner: str, lease_s: float) -> bool:
-    async with transaction(sessions) as s:
-        return await crud.renew_claim(s, agent_id=agent_id, owner=owner, lease_s=lease_s)

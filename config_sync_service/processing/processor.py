@@ -235,12 +235,15 @@ class Processor:
         await self._apply(s, agent.id, Write.of(plan, SyncStatus.SYNCING, error_message=agent.last_error_message))
 
     async def _apply(self, s: AsyncSession, agent_id: uuid.UUID, write: Write) -> bool:
+        """Write, if the claim is still ours: a process whose lease lapsed mid-pass leaves the row to the one
+        that took the agent over (which runs the operation again)."""
         return await crud.update_agent_sync_status(
             s,
             agent_id=agent_id,
             version=write.version,
             status=write.status,
             synced=write.synced,
+            owner=self.owner,
             **write.fields,  # type: ignore[arg-type]
         )
 

@@ -127,6 +127,34 @@ async def test_compare_and_set_refuses_older_versions(session: AsyncSession) -> 
     assert row.last_synced_at is not None
 
 
+async def test_only_the_claim_holder_writes_and_renews(session: AsyncSession) -> None:
+    """A process whose lease lapsed and was taken over can neither write the outcome nor renew."""
+    agent = await new_agent(session, "lease-bot")
+    mine = await crud.claim_agent(session, agent_id=agent.id, owner="a", lease_s=60)
+    assert mine.present and mine.agent is not None and mine.agent.lease_owner == "a"
+    await session.commit()
+    theirs = await crud.claim_agent(session, agent_id=agent.id, owner="b", lease_s=60)
+    assert theirs.present and theirs.agent is None  # a's lease is live
+    await session.execute(sa.update(Agent).where(col(Agent.id) == agent.id).values(lease_expires_at=utcnow()))
+    await session.commit()  # now() is the transaction's start
+    taken = await crud.claim_agent(session, agent_id=agent.id, owner="b", lease_s=60)
+    assert taken.agent is not None and taken.agent.lease_owner == "b"  # lapsed: taken over
+    await session.commit()
+    assert not await crud.update_agent_sync_status(
+        session, agent_id=agent.id, version=1, status=SyncStatus.DEPLOYING, owner="a"
+    )
+    assert not await crud.renew_claim(session, agent_id=agent.id, owner="a", lease_s=60)
+    assert await crud.update_agent_sync_status(
+        session, agent_id=agent.id, version=1, status=SyncStatus.SYNCING, owner="b"
+    )
+    assert await crud.renew_claim(session, agent_id=agent.id, owner="b", lease_s=60)
+    await session.commit()
+    row = await crud.get_agent_details(session, agent_id=agent.id)
+    assert row is not None and (row.sync_status, row.lease_owner) == (SyncStatus.SYNCING, "b")
+    missing = await crud.claim_agent(session, agent_id=uuid.uuid4(), owner="a", lease_s=60)
+    assert not missing.present and missing.agent is None
+
+
 async def test_second_active_configuration_is_refused(session: AsyncSession) -> None:
     agent = await new_agent(session, "one-active")
     session.add(AgentConfiguration(agent_id=agent.id, version=7, is_active=True))

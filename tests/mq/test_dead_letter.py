@@ -90,6 +90,6 @@ async def test_copies_of_one_payload_are_one_dead_letter(redis: aioredis.Redis, 
         ("{nope", "too_large"),
         ("{nope", "not_json"),
     ]
-    markers = [key async for key in redis.scan_iter(match=f"{test_names['dlq_key']}:once:*")]
+    markers = [key async for key in redis.scan_iter(match=f"{{{test_names['dlq_key']}}}:once:*")]
     assert len(markers) == 3
     assert all(0 < ttl <= ONCE_TTL_S for ttl in [await redis.ttl(key) for key in markers])
