@@ -348,7 +348,7 @@ _CLAIMED = (
     sa.update(AGENTS)
     .where(AGENTS.c.id == sa.bindparam("agent_id"), _LEASE_FREE)
     .values(
-        lease_owner=sa.bindparam("new_owner", type_=AGENTS.c.lease_owner.type),
+        lease_owner=sa.bindparam("owner", type_=AGENTS.c.lease_owner.type),
         lease_expires_at=_CLAIMED_UNTIL,
     )
     .returning(*AGENTS.c)
@@ -383,7 +383,7 @@ async def claim_agent(session: AsyncSession, *, agent_id: uuid.UUID, owner: str,
     Processes never share a worker, so the lease is what keeps two of them from syncing one agent at once.
     A crashed holder's lease simply expires.
     """
-    params = {"agent_id": agent_id, "owner": owner, "new_owner": owner, "lease_s": lease_s}
+    params = {"agent_id": agent_id, "owner": owner, "lease_s": lease_s}
     row = (await session.execute(_CLAIM, params)).one()._mapping
     if row[_CLAIMED.c.id] is None:
         return Claim(present=bool(row["present"]))
