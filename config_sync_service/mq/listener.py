@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.logging import get_logger
 
 log = get_logger("config_sync.listener")
+RECONNECT_BASE_S = 0.2
 
 PayloadHandler = Callable[[bytes], Awaitable[None]]
 SubscribedHandler = Callable[[], None]
@@ -58,7 +59,7 @@ class Listener:
             except (RedisError, OSError) as exc:
                 self.subscribed = False
                 failures += 1
-                delay = min(self.max_backoff_s, 0.1 * 2**failures) * random.uniform(0.5, 1.0)
+                delay = backoff_delay(failures, base_s=RECONNECT_BASE_S, cap_s=self.max_backoff_s)
                 log.warning("listener.disconnected", error=f"{type(exc).__name__}: {exc}", retry_in_s=round(delay, 2))
                 await self._sleep(delay)
             finally:

@@ -18,8 +18,9 @@ from typing import Any, Literal
 
 import httpx
 from pydantic import SecretStr
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.config import Settings
 from config_sync_service.core.logging import get_logger
 from config_sync_service.pipecat_client.errors import (
@@ -40,13 +41,15 @@ log = get_logger("config_sync.pipecat_client")
 CallHook = Callable[[str, str, float], None]
 SESSION_PAGE = 100
 DEFAULT_429_PAUSE_S = 1.0  # when a 429 names no Retry-After
-_backoff = wait_exponential_jitter(initial=0.2, max=2.0)
+RETRY_BASE_S, RETRY_CAP_S = 0.2, 2.0  # the short retries of one request
 
 
 def _retry_wait(state: RetryCallState) -> float:
     """After a 429 the pacer already holds the next request until Retry-After has passed."""
     failed = state.outcome.exception() if state.outcome else None
-    return 0.0 if isinstance(failed, PipecatRateLimitError) else _backoff(state)
+    if isinstance(failed, PipecatRateLimitError):
+        return 0.0
+    return backoff_delay(state.attempt_number, base_s=RETRY_BASE_S, cap_s=RETRY_CAP_S)
 
 
 def _secret(value: SecretStr | str | None) -> SecretStr | None:

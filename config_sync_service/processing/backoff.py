@@ -1,19 +1,9 @@
-"""Backoff delays and the process-wide retry budget (DESIGN §5)."""
+"""The process-wide retry budget (DESIGN §5)."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
-
-
-def backoff_delay(attempt: int, *, base_s: float, cap_s: float, retry_after_s: float | None = None) -> float:
-    """Capped exponential backoff with full jitter, never sooner than `Retry-After`."""
-    ceiling = min(cap_s, base_s * 2 ** max(0, attempt - 1))
-    delay = random.uniform(ceiling / 2, ceiling)
-    if retry_after_s is not None:
-        delay = max(delay, retry_after_s)
-    return delay
 
 
 class RetryBudget:

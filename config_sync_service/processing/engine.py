@@ -8,12 +8,13 @@ import uuid
 from dataclasses import replace
 
 from config_sync_service import metrics
+from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.config import Settings
 from config_sync_service.core.logging import get_logger
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.mq.dead_letter import DeadLetterEntry, DeadLetterQueue, writer_id
 from config_sync_service.pipecat_client.client import PipecatCloudClient
-from config_sync_service.processing.backoff import RetryBudget, backoff_delay
+from config_sync_service.processing.backoff import RetryBudget
 from config_sync_service.processing.operations import Operations
 from config_sync_service.processing.processor import Hint, Processor
 from config_sync_service.processing.queue import ShutDownError, WorkQueue

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.config import Settings
 from config_sync_service.core.logging import scrub
 from config_sync_service.db.models import SyncStatus, utcnow
 from config_sync_service.pipecat_client.errors import PipecatApiError
 from config_sync_service.pipecat_client.models import AgentStatus
-from config_sync_service.processing.backoff import RetryBudget, backoff_delay
+from config_sync_service.processing.backoff import RetryBudget
 from config_sync_service.schemas.agent_config import InvalidConfigurationError
 
 
@@ -66,13 +67,13 @@ def decide(
     if polling and transient:
         # the deployment itself is fine as far as we know: keep DEPLOYING and ask again later
         poll_in = backoff_delay(
-            1, base_s=settings.deploy_poll_interval_s, cap_s=settings.retry_max_delay_s, retry_after_s=retry_after
+            1, base_s=settings.deploy_poll_interval_s, cap_s=settings.retry_max_delay_s, floor_s=retry_after
         )
         return Failure(error_class, message, attempts_so_far, True, poll_in, None, None)
     delay: float | None = None
     if transient:
         delay = backoff_delay(
-            attempts, base_s=settings.retry_base_delay_s, cap_s=settings.retry_max_delay_s, retry_after_s=retry_after
+            attempts, base_s=settings.retry_base_delay_s, cap_s=settings.retry_max_delay_s, floor_s=retry_after
         )
         delay = max(delay, budget.reserve())
     reason: str | None = None

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.logging import get_logger
 from config_sync_service.db import crud
 from config_sync_service.db.session import SessionFactory
@@ -54,6 +55,7 @@ class Reconciler:
 
     async def run(self) -> None:
         self._requested.set()  # the startup sweep
+        failures = 0
         while True:
             delay = self.interval_s * random.uniform(0.8, 1.2)
             with contextlib.suppress(TimeoutError):
@@ -61,7 +63,10 @@ class Reconciler:
             self._requested.clear()
             try:
                 await self.sweep()
+                failures = 0
             except (SQLAlchemyError, OSError) as exc:
-                log.warning("sweep.failed", error=f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(min(5.0, self.interval_s))
+                failures += 1
+                retry_in = backoff_delay(failures, base_s=min(1.0, self.interval_s), cap_s=min(5.0, self.interval_s))
+                log.warning("sweep.failed", error=f"{type(exc).__name__}: {exc}", retry_in_s=round(retry_in, 2))
+                await asyncio.sleep(retry_in)
                 self._requested.set()
