@@ -1,7 +1,7 @@
 """The async Pipecat Cloud client: one pooled `httpx.AsyncClient` per process, typed calls, typed errors.
 
-Retries here are short and only for what a moment may fix (`attempts` tries, via tenacity): transport errors,
-timeouts and 5xx, after exponential backoff with jitter; and 429, after its `Retry-After`. Every request waits
+Retries here are short and only for what a moment may fix (`attempts` tries, via tenacity): what `classify()`
+calls transient (no answer, 5xx, 409), after backoff; and 429, after its `Retry-After`. Every request waits
 for its slot from the pacer (pacing.py), which also holds every request back while a 429's pause lasts, so a
 throttled API sees fewer requests, not the same ones again. What still fails is raised as a typed error
 (`PipecatRateLimitError(retry_after=…)` for a 429): the processor owns the longer backoff.
@@ -18,10 +18,11 @@ from typing import Any, Literal
 
 import httpx
 from pydantic import SecretStr
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.config import Settings
+from config_sync_service.core.errors import classify
 from config_sync_service.core.logging import get_logger
 from config_sync_service.pipecat_client.errors import (
     PipecatApiError,
@@ -29,7 +30,6 @@ from config_sync_service.pipecat_client.errors import (
     PipecatConflictError,
     PipecatNotFoundError,
     PipecatRateLimitError,
-    PipecatServerError,
     PipecatTransportError,
     PipecatValidationError,
     error_for,
@@ -137,7 +137,7 @@ class PipecatCloudClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
             wait=_retry_wait,
-            retry=retry_if_exception_type((PipecatTransportError, PipecatServerError, PipecatRateLimitError)),
+            retry=retry_if_exception(lambda exc: classify(exc).transient),
             reraise=True,
             before_sleep=lambda state: log.warning(
                 "pipecat.retry",

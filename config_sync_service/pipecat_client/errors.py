@@ -1,14 +1,15 @@
-"""One exception hierarchy for every Pipecat Cloud failure; each error says whether it is worth retrying."""
+"""One exception hierarchy for every Pipecat Cloud failure; each class declares its kind once (core.errors), and
+`error_for` is the one map from an HTTP answer to its class."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from config_sync_service.core.errors import ClassifiedError, ErrorKind
 
-class PipecatApiError(Exception):
-    """A Pipecat Cloud call failed. `transient` errors may succeed later; permanent ones will not."""
 
-    transient: bool = False
+class PipecatApiError(ClassifiedError):
+    """A Pipecat Cloud call failed."""
 
     def __init__(
         self, message: str, *, status: int | None = None, code: str | None = None, retry_after: float | None = None
@@ -37,29 +38,49 @@ class PipecatNotFoundError(PipecatApiError):
 class PipecatConflictError(PipecatApiError):
     """409: a secret set is not ready yet, or a concurrent change; retry later."""
 
-    transient = True
+    kind = ErrorKind.TRANSIENT
 
 
 class PipecatValidationError(PipecatApiError):
     """400, 413, 422 and other 4xx: the request itself is refused."""
 
 
+class PipecatAlreadyExistsError(PipecatValidationError):
+    """400 "… already exists" on create: the agent is there already (provision updates it instead)."""
+
+
 class PipecatRateLimitError(PipecatApiError):
     """429: throttled or at capacity; never retry sooner than `retry_after` seconds."""
 
-    transient = True
+    kind = ErrorKind.TRANSIENT
 
 
 class PipecatServerError(PipecatApiError):
     """5xx: Pipecat Cloud failed."""
 
-    transient = True
+    kind = ErrorKind.TRANSIENT
 
 
 class PipecatTransportError(PipecatApiError):
     """No HTTP answer: connect or read timeout, connection refused or reset."""
 
-    transient = True
+    kind = ErrorKind.TRANSIENT
+
+
+def _class_for(status: int, message: str) -> type[PipecatApiError]:
+    if status in (401, 403):
+        return PipecatAuthError
+    if status == 404:
+        return PipecatNotFoundError
+    if status == 409:
+        return PipecatConflictError
+    if status == 429:
+        return PipecatRateLimitError
+    if status >= 500:
+        return PipecatServerError
+    if "exist" in message.lower():  # the API says so only in words: `400 Service <name> already exists`
+        return PipecatAlreadyExistsError
+    return PipecatValidationError
 
 
 def error_for(status: int, body: Any, retry_after: float | None = None) -> PipecatApiError:
@@ -68,17 +89,4 @@ def error_for(status: int, body: Any, retry_after: float | None = None) -> Pipec
     if isinstance(body, dict):
         message = str(body.get("error") or body.get("message") or message)
         code = str(body["code"]) if body.get("code") is not None else None
-    cls: type[PipecatApiError]
-    if status in (401, 403):
-        cls = PipecatAuthError
-    elif status == 404:
-        cls = PipecatNotFoundError
-    elif status == 409:
-        cls = PipecatConflictError
-    elif status == 429:
-        cls = PipecatRateLimitError
-    elif status >= 500:
-        cls = PipecatServerError
-    else:
-        cls = PipecatValidationError
-    return cls(message, status=status, code=code, retry_after=retry_after)
+    return _class_for(status, message)(message, status=status, code=code, retry_after=retry_after)

@@ -10,6 +10,7 @@ from dataclasses import replace
 from config_sync_service import metrics
 from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.config import Settings
+from config_sync_service.core.errors import classify
 from config_sync_service.core.logging import get_logger
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.mq.dead_letter import DeadLetterEntry, DeadLetterQueue, writer_id
@@ -23,6 +24,7 @@ from config_sync_service.processing.stats import Stats
 from config_sync_service.schemas.messages import Rejection, parse_message
 
 log = get_logger("config_sync.engine")
+CRASH_BASE_S, CRASH_CAP_S = 0.5, 10.0  # a pass that raised: the database may be back soon
 
 
 class SyncEngine:
@@ -134,14 +136,16 @@ class SyncEngine:
                     if hint is not None and hint.replay_count:  # a replayed agent's next dead letter says so
                         self.hints.setdefault(agent_id, replace(hint, force=False, replay_id=None))
                     self.queue.add_after(agent_id, result.requeue_after)
-            except Exception as exc:  # database gone, a bug: log, back off, try the agent again later
+            except Exception as exc:  # the database away (transient), or a bug: log, back off, try again later
                 failures += 1
+                verdict = classify(exc)
                 self.stats.count("errors")
                 self.stats.error(agent_id=str(agent_id), error_class=type(exc).__name__, message=str(exc)[:500])
-                log.exception("sync.crashed", agent_id=str(agent_id))
+                log.exception("sync.crashed", agent_id=str(agent_id), kind=verdict.kind.value)
                 if hint is not None:
                     self.hints.setdefault(agent_id, hint)
-                self.queue.add_after(agent_id, backoff_delay(failures, base_s=0.5, cap_s=10.0))
+                retry_in = backoff_delay(failures, base_s=CRASH_BASE_S, cap_s=CRASH_CAP_S, floor_s=verdict.floor_s)
+                self.queue.add_after(agent_id, retry_in)
             finally:
                 self.queue.done(agent_id)
 

@@ -1,8 +1,8 @@
 """What a failed sync leads to (DESIGN §5): the status write, when to try again, and whether to dead-letter.
 
-transient (transport, timeout, 5xx, 409, 429) → retry with capped backoff, never sooner than `Retry-After`;
-permanent (a 4xx that a retry cannot fix, an invalid configuration, a failed deployment) → `ERROR_SYNC` and a
-dead letter; retries exhausted → the same. A transient error while polling keeps the agent `DEPLOYING`.
+The kind of the error is `core.errors.classify()`'s answer. transient → retry with capped backoff, never sooner
+than its floor (`Retry-After`); permanent → `ERROR_SYNC` and a dead letter; retries exhausted → the same.
+A transient error while polling keeps the agent `DEPLOYING`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,22 @@ from datetime import timedelta
 
 from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.config import Settings
+from config_sync_service.core.errors import ClassifiedError, classify
 from config_sync_service.core.logging import scrub
 from config_sync_service.db.models import SyncStatus, utcnow
-from config_sync_service.pipecat_client.errors import PipecatApiError
 from config_sync_service.pipecat_client.models import AgentStatus
 from config_sync_service.processing.backoff import RetryBudget
-from config_sync_service.schemas.agent_config import InvalidConfigurationError
+
+
+class DeploymentFailedError(ClassifiedError):
+    """Pipecat accepted the deployment, but it failed or never became ready: permanent until a new version.
+
+    `reason` is the dead-letter reason: `deployment_failed` or `deployment_timeout`.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +70,8 @@ def decide(
     error_class = type(exc).__name__
     message = scrub(str(exc))[:2000]
     attempts = attempts_so_far + 1
-    transient = isinstance(exc, PipecatApiError) and exc.transient
-    retry_after = exc.retry_after if isinstance(exc, PipecatApiError) else None
+    verdict = classify(exc)
+    transient, retry_after = verdict.transient, verdict.floor_s
     if retry_after:
         budget.pause(retry_after)
     if polling and transient:
@@ -78,15 +88,22 @@ def decide(
         delay = max(delay, budget.reserve())
     reason: str | None = None
     if not transient:
-        reason = exc.reason if isinstance(exc, InvalidConfigurationError) else "permanent_error"
+        reason = exc.reason if isinstance(exc, ClassifiedError) else "permanent_error"
     elif attempts == settings.retry_max_attempts:
         reason = "retries_exhausted"
     status = SyncStatus.ERROR_DEPROVISIONING if deprovisioning else SyncStatus.ERROR_SYNC
     return Failure(error_class, message, attempts, transient, delay, status, reason)
 
 
-def deployment_failed(status: AgentStatus) -> InvalidConfigurationError:
+def deployment_failed(status: AgentStatus) -> DeploymentFailedError:
     detail = "; ".join(status.errors) or f"revision phase {status.revision_phase}"
-    return InvalidConfigurationError(
+    return DeploymentFailedError(
         f"deployment {status.desired_deployment_id} failed: {detail}", reason="deployment_failed"
+    )
+
+
+def deployment_timed_out(status: AgentStatus, timeout_s: float) -> DeploymentFailedError:
+    return DeploymentFailedError(
+        f"deployment {status.desired_deployment_id} not ready after {timeout_s:.0f} s (phase {status.revision_phase})",
+        reason="deployment_timeout",
     )

@@ -10,9 +10,9 @@ from typing import Any
 from config_sync_service.core.logging import get_logger
 from config_sync_service.pipecat_client.client import PipecatCloudClient
 from config_sync_service.pipecat_client.errors import (
+    PipecatAlreadyExistsError,
     PipecatAuthError,
     PipecatNotFoundError,
-    PipecatValidationError,
 )
 from config_sync_service.pipecat_client.models import AgentSpec, AgentStatus
 from config_sync_service.schemas.agent_config import DeploymentConfig
@@ -76,9 +76,7 @@ class Operations:
         await self._write_secrets(target)
         try:
             return await self.client.provision_agent(target.spec())
-        except PipecatValidationError as exc:
-            if "exist" not in exc.message.lower():
-                raise
+        except PipecatAlreadyExistsError:
             log.info("provision.exists_updating", agent=target.name)
             return await self.client.update_full_config(target.spec(), force_redeploy=True)
 

@@ -19,12 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from structlog.stdlib import BoundLogger
 
 from config_sync_service.core.config import Settings
+from config_sync_service.core.errors import ClassifiedError
 from config_sync_service.core.logging import get_logger
 from config_sync_service.db import crud
 from config_sync_service.db.models import Agent, AgentConfiguration, SyncStatus, utcnow
 from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.mq.dead_letter import DeadLetterEntry, DeadLetterQueue
-from config_sync_service.pipecat_client.errors import PipecatApiError, PipecatNotFoundError
+from config_sync_service.pipecat_client.errors import PipecatNotFoundError
 from config_sync_service.processing import failures
 from config_sync_service.processing.backoff import RetryBudget
 from config_sync_service.processing.lease import lease_kept
@@ -259,7 +260,7 @@ class Processor:
             if current.invalid is not None:
                 raise current.invalid
             step = await self._execute(current)
-        except (PipecatApiError, InvalidConfigurationError) as exc:
+        except ClassifiedError as exc:  # the rest is a bug or the database away: the engine backs off
             return self._failed(current, exc, hint, started)
         self.stats.count(step.result.outcome)
         done = bound.debug if polling and step.result.outcome == "deploying" else bound.info
@@ -327,11 +328,7 @@ class Processor:
             return Step(Result("applied"), synced)
         since = agent.deploying_since or utcnow()
         if utcnow() - since > timedelta(seconds=self.settings.deploy_timeout_s):
-            raise InvalidConfigurationError(
-                f"deployment {status.desired_deployment_id} not ready after {self.settings.deploy_timeout_s:.0f} s "
-                f"(phase {status.revision_phase})",
-                reason="deployment_timeout",
-            )
+            raise failures.deployment_timed_out(status, self.settings.deploy_timeout_s)
         return Step(Result("deploying", requeue_after=self.settings.deploy_poll_interval_s))
 
     async def _deprovision(self, agent: Agent, plan: Plan) -> Step:

@@ -10,17 +10,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from config_sync_service.core.config import image_has_tag
+from config_sync_service.core.errors import ClassifiedError
 
 
-class InvalidConfigurationError(Exception):
-    """The stored configuration cannot be deployed; permanent until the configuration changes.
+class InvalidConfigurationError(ClassifiedError):
+    """The stored configuration cannot be deployed; permanent until the configuration changes."""
 
-    `reason` is the dead-letter reason code: `invalid_configuration`, `deployment_failed`, `deployment_timeout`.
-    """
-
-    def __init__(self, message: str, *, reason: str = "invalid_configuration") -> None:
-        super().__init__(message)
-        self.reason = reason
+    reason = "invalid_configuration"
 
 
 class DeploymentConfig(BaseModel):

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from config_sync_service.core.errors import classify
 from config_sync_service.core.logging import configure_logging
 from config_sync_service.emulator.config import DEFAULT_PRIVATE_KEY, DEFAULT_PUBLIC_KEY
 from config_sync_service.emulator.server import EmulatorServer
@@ -131,7 +132,7 @@ async def test_error_classes_come_from_real_answers(emulator: EmulatorServer, co
     async with client_for(emulator, api_key="sk_wrong") as wrong:
         with pytest.raises(PipecatAuthError) as auth:
             await wrong.get_agent_status("x")
-        assert auth.value.status == 401 and auth.value.code == "UNAUTHORIZED" and not auth.value.transient
+        assert auth.value.status == 401 and auth.value.code == "UNAUTHORIZED" and not classify(auth.value).transient
     async with client_for(emulator, api_key=DEFAULT_PUBLIC_KEY) as public_as_private:
         with pytest.raises(PipecatAuthError):
             await public_as_private.get_agent_status("x")
@@ -145,7 +146,7 @@ async def test_error_classes_come_from_real_answers(emulator: EmulatorServer, co
         await client.upsert_secret_set("client-test-config", {"A": "1"})
         with pytest.raises(PipecatConflictError) as conflict:
             await client.provision_agent(SPEC)  # the set is still pending
-        assert conflict.value.status == 409 and conflict.value.transient
+        assert conflict.value.status == 409 and classify(conflict.value).transient
         await control.fail_next("getService", times=1, status=502)
         with pytest.raises(PipecatServerError):
             await client.get_agent_status("nobody")
@@ -167,12 +168,20 @@ async def test_two_503s_then_success_takes_three_calls(emulator: EmulatorServer,
     assert [c["status"] for c in await control.calls("ghost", op="getService")] == [503, 503, 404]
 
 
+async def test_a_409_is_retried_like_every_transient_error(emulator: EmulatorServer, control: EmulatorControl) -> None:
+    async with client_for(emulator, attempts=3) as client:
+        await control.fail_next("getService", times=1, status=409)
+        with pytest.raises(PipecatNotFoundError):  # the second answer is the real one
+            await client.get_agent_status("busy")
+    assert [c["status"] for c in await control.calls("busy", op="getService")] == [409, 404]
+
+
 async def test_persistent_503s_raise_server_error(emulator: EmulatorServer, control: EmulatorControl) -> None:
     async with client_for(emulator, attempts=3) as client:
         await control.fail_next("getService", times=4, status=503)
         with pytest.raises(PipecatServerError) as failed:
             await client.get_agent_status("ghost")
-    assert failed.value.status == 503 and failed.value.transient
+    assert failed.value.status == 503 and classify(failed.value).transient
     assert len(await control.calls("ghost", op="getService")) == 3  # attempts, then the error
 
 
@@ -203,7 +212,7 @@ async def test_hanging_request_times_out_as_transport_error(emulator: EmulatorSe
         started = time.monotonic()
         with pytest.raises(PipecatTransportError) as timed_out:
             await client.get_agent_status("ghost")
-    assert timed_out.value.status is None and timed_out.value.transient
+    assert timed_out.value.status is None and classify(timed_out.value).transient
     assert "ReadTimeout" in str(timed_out.value)
     assert time.monotonic() - started < 2.5
 
