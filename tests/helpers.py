@@ -34,6 +34,24 @@ DEPLOYMENT = {"image": "dailyco/pipecat-agent:1.0", "agent_profile": "agent-1x",
 CONTEXT = {"system_prompt": "You are a helpful agent.", "voice_id": "matthew", "tools": ["end_call"]}
 
 
+class FakeClock:
+    """A monotonic clock that moves only when told to (or when code under test sleeps on it)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

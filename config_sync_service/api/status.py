@@ -56,7 +56,10 @@ async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
             "queued": reconciler.last_sweep_queued,
             "sweeps": reconciler.sweeps,
         },
-        "retry_budget": {"paused_s": round(engine.budget.pause_remaining(), 2), "pauses": engine.budget.pauses},
+        "pacing": {
+            "next_slot_in_s": round(await runtime.client.pacer.next_slot_in(), 2),
+            "pauses": runtime.client.pacer.pauses,
+        },
         # this process's counters (each gunicorn worker has its own; /metrics adds them up)
         "totals": {name: int(stats["counters"].get(name, 0)) for name in TOTALS},
         **stats,

@@ -61,7 +61,7 @@ def render_status(data: dict[str, Any], *, url: str) -> str:
     rows = [(name, by_status[name]) for name in known + sorted(set(by_status) - set(known))]
     rows.append(("total", sum(by_status.values())))
     lines += table(("STATUS", "AGENTS"), rows)
-    queue, sweep = data.get("queue", {}), data.get("last_sweep", {})
+    queue, sweep, pacing = data.get("queue", {}), data.get("last_sweep", {}), data.get("pacing", {})
     lines += [
         "",
         f"Queue:        {queue.get('depth', 0)} waiting, {queue.get('in_flight', 0)} in flight, "
@@ -69,6 +69,8 @@ def render_status(data: dict[str, Any], *, url: str) -> str:
         f"Dead letters: {data.get('dlq_depth', 0)}",
         f"Last sweep:   {ago(sweep.get('ago_s'))} ago, queued {sweep.get('queued', 0)} "
         f"({sweep.get('sweeps', 0)} sweeps)",
+        f"Pipecat:      next request slot in {pacing.get('next_slot_in_s', 0)}s, "
+        f"{pacing.get('pauses', 0)} pause(s) asked by its answers (this process)",
     ]
     totals: dict[str, int] = data.get("totals", {})
     if totals:

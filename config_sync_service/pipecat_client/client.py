@@ -29,7 +29,6 @@ from config_sync_service.pipecat_client.errors import (
     PipecatAuthError,
     PipecatConflictError,
     PipecatNotFoundError,
-    PipecatRateLimitError,
     PipecatTransportError,
     PipecatValidationError,
     error_for,
@@ -40,14 +39,13 @@ from config_sync_service.pipecat_client.pacing import LocalPacer, Pacer
 log = get_logger("config_sync.pipecat_client")
 CallHook = Callable[[str, str, float], None]
 SESSION_PAGE = 100
-DEFAULT_429_PAUSE_S = 1.0  # when a 429 names no Retry-After
 RETRY_BASE_S, RETRY_CAP_S = 0.2, 2.0  # the short retries of one request
 
 
 def _retry_wait(state: RetryCallState) -> float:
-    """After a 429 the pacer already holds the next request until Retry-After has passed."""
+    """After an answer with a floor (a 429's Retry-After) the pacer already holds the next request until then."""
     failed = state.outcome.exception() if state.outcome else None
-    if isinstance(failed, PipecatRateLimitError):
+    if failed is not None and classify(failed).floor_s is not None:
         return 0.0
     return backoff_delay(state.attempt_number, base_s=RETRY_BASE_S, cap_s=RETRY_CAP_S)
 
@@ -181,10 +179,11 @@ class PipecatCloudClient:
             body = None
         if response.is_success:
             return body
-        retry_after = _retry_after(response)
-        if response.status_code == 429:
-            await self.pacer.pause(retry_after if retry_after is not None else DEFAULT_429_PAUSE_S)
-        raise error_for(response.status_code, body, retry_after)
+        error = error_for(response.status_code, body, _retry_after(response))
+        floor_s = classify(error).floor_s
+        if floor_s is not None:  # the server asked every caller to wait: so does every worker and pod
+            await self.pacer.pause(floor_s)
+        raise error
 
     # --- agents ------------------------------------------------------------------------------------------
     async def provision_agent(self, spec: AgentSpec) -> AgentStatus:

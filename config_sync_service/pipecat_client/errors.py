@@ -7,6 +7,8 @@ from typing import Any
 
 from config_sync_service.core.errors import ClassifiedError, ErrorKind
 
+RATE_LIMIT_FLOOR_S = 1.0  # a 429 that names no Retry-After: wait this long anyway
+
 
 class PipecatApiError(ClassifiedError):
     """A Pipecat Cloud call failed."""
@@ -89,4 +91,6 @@ def error_for(status: int, body: Any, retry_after: float | None = None) -> Pipec
     if isinstance(body, dict):
         message = str(body.get("error") or body.get("message") or message)
         code = str(body["code"]) if body.get("code") is not None else None
+    if status == 429 and retry_after is None:
+        retry_after = RATE_LIMIT_FLOOR_S
     return _class_for(status, message)(message, status=status, code=code, retry_after=retry_after)

@@ -1,8 +1,9 @@
-"""Pacing of requests to Pipecat Cloud: a rate for the whole deployment, and the pause a 429 asks for.
+"""Pacing of requests to Pipecat Cloud: a rate for the whole deployment, and the one pause a 429 asks for.
 
 Every request waits for its slot before it is sent. `LocalPacer` paces one process; `RedisPacer` paces every
 process and pod that shares a Redis key, which is what a limit on the API key needs (gunicorn runs several
-workers, Kubernetes several pods). A 429's `Retry-After` moves the next free slot past the pause for everyone.
+workers, Kubernetes several pods). A `Retry-After` (a 429's, or its default) moves the next free slot past the
+pause for everyone: this is the only place config-sync pauses after a 429.
 If Redis cannot answer, a process falls back to pacing itself at the same rate until it can.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -28,6 +30,12 @@ local slot = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + tonumbe
 redis.call('SET', KEYS[1], slot + tonumber(ARGV[1]), 'PX', math.max(slot + tonumber(ARGV[1]) - now, 1) + 60000)
 return slot - now
 """
+# how long a request would wait now, reserving nothing
+_PEEK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return math.max(tonumber(redis.call('GET', KEYS[1]) or '0') - now, 0)
+"""
 
 
 def shared_key(api_base: str, api_key: str) -> str:
@@ -36,29 +44,51 @@ def shared_key(api_base: str, api_key: str) -> str:
 
 
 class Pacer(Protocol):
+    @property
+    def pauses(self) -> int:
+        """Pauses this process asked for."""
+
     async def acquire(self) -> None:
         """Wait for this request's slot."""
 
     async def pause(self, seconds: float) -> None:
         """No request may start for `seconds` (a 429's Retry-After)."""
 
+    async def next_slot_in(self) -> float:
+        """How long a request would wait now (for /status)."""
+
 
 class LocalPacer:
     """Paces one process: at most `rate_per_s` request starts per second (None: no limit), and 429 pauses."""
 
-    def __init__(self, rate_per_s: float | None = None) -> None:
+    def __init__(
+        self,
+        rate_per_s: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.interval_s = 1.0 / rate_per_s if rate_per_s else 0.0
+        self.pauses = 0
+        self._clock = clock
+        self._sleep = sleep
         self._next = 0.0
 
     async def acquire(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         slot = max(self._next, now)
         self._next = slot + self.interval_s
         if slot > now:
-            await asyncio.sleep(slot - now)
+            await self._sleep(slot - now)
 
     async def pause(self, seconds: float) -> None:
-        self._next = max(self._next, time.monotonic() + seconds)
+        until = self._clock() + seconds
+        if until > self._next:  # a shorter pause never shortens the current one
+            self._next = until
+            self.pauses += 1
+
+    async def next_slot_in(self) -> float:
+        return max(0.0, self._next - self._clock())
 
 
 class RedisPacer:
@@ -68,8 +98,13 @@ class RedisPacer:
         self.key = key
         self.interval_ms = max(1, round(1000 / rate_per_s))
         self._script = redis.register_script(_RESERVE)
+        self._peek = redis.register_script(_PEEK)
         self._fallback = LocalPacer(rate_per_s)
         self._degraded = False
+
+    @property
+    def pauses(self) -> int:
+        return self._fallback.pauses
 
     async def _reserve(self, pause_ms: int, *, interval_ms: int | None = None) -> float | None:
         """Seconds to wait for the reserved slot; None when Redis did not answer."""
@@ -96,6 +131,12 @@ class RedisPacer:
     async def pause(self, seconds: float) -> None:
         await self._fallback.pause(seconds)
         await self._reserve(max(0, round(seconds * 1000)), interval_ms=0)  # moves the next slot, takes none
+
+    async def next_slot_in(self) -> float:
+        try:
+            return int(await self._peek(keys=[self.key])) / 1000
+        except Exception:  # Redis away: what this process knows
+            return await self._fallback.next_slot_in()
 
 
 def pacer_for(redis: aioredis.Redis, *, rate_per_s: float | None, api_base: str, api_key: str) -> Pacer:

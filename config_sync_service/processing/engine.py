@@ -15,11 +15,11 @@ from config_sync_service.core.logging import get_logger
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.mq.dead_letter import DeadLetterEntry, DeadLetterQueue, writer_id
 from config_sync_service.pipecat_client.client import PipecatCloudClient
-from config_sync_service.processing.backoff import RetryBudget
 from config_sync_service.processing.operations import Operations
 from config_sync_service.processing.processor import Hint, Processor
 from config_sync_service.processing.queue import ShutDownError, WorkQueue
 from config_sync_service.processing.reconciler import Reconciler
+from config_sync_service.processing.retry_budget import RetryBudget
 from config_sync_service.processing.stats import Stats
 from config_sync_service.schemas.messages import Rejection, parse_message
 

@@ -16,7 +16,7 @@ from config_sync_service.core.errors import ClassifiedError, classify
 from config_sync_service.core.logging import scrub
 from config_sync_service.db.models import SyncStatus, utcnow
 from config_sync_service.pipecat_client.models import AgentStatus
-from config_sync_service.processing.backoff import RetryBudget
+from config_sync_service.processing.retry_budget import RetryBudget
 
 
 class DeploymentFailedError(ClassifiedError):
@@ -66,14 +66,12 @@ def decide(
     settings: Settings,
     budget: RetryBudget,
 ) -> Failure:
-    """Sort one error by what should happen next; a `Retry-After` also pauses the process's Pipecat calls."""
+    """Sort one error by what should happen next (its kind and floor are `classify()`'s answer)."""
     error_class = type(exc).__name__
     message = scrub(str(exc))[:2000]
     attempts = attempts_so_far + 1
     verdict = classify(exc)
     transient, retry_after = verdict.transient, verdict.floor_s
-    if retry_after:
-        budget.pause(retry_after)
     if polling and transient:
         # the deployment itself is fine as far as we know: keep DEPLOYING and ask again later
         poll_in = backoff_delay(

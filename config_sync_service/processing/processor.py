@@ -27,10 +27,10 @@ from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.mq.dead_letter import DeadLetterEntry, DeadLetterQueue
 from config_sync_service.pipecat_client.errors import PipecatNotFoundError
 from config_sync_service.processing import failures
-from config_sync_service.processing.backoff import RetryBudget
 from config_sync_service.processing.lease import lease_kept
 from config_sync_service.processing.operations import Operations, Target
 from config_sync_service.processing.plan import Action, Plan, plan_for
+from config_sync_service.processing.retry_budget import RetryBudget
 from config_sync_service.processing.stats import Stats
 from config_sync_service.schemas import agent_config
 from config_sync_service.schemas.agent_config import InvalidConfigurationError
@@ -286,7 +286,6 @@ class Processor:
         )
 
     async def _execute(self, current: Pass) -> Step:
-        await self.budget.wait_until_clear()
         agent, plan = current.agent, current.plan
         if plan.action is Action.DEPROVISION:
             return await self._deprovision(agent, plan)

@@ -54,6 +54,7 @@ ANSWERS: list[tuple[int, Any, float | None, type[Exception], Verdict]] = [
         PipecatRateLimitError,
         Verdict(TRANSIENT, 3.0),
     ),
+    (429, None, None, PipecatRateLimitError, Verdict(TRANSIENT, 1.0)),  # no Retry-After: wait a second anyway
     (500, {"error": "boom", "code": "500"}, None, PipecatServerError, Verdict(TRANSIENT)),
     (502, None, None, PipecatServerError, Verdict(TRANSIENT)),
     (503, None, 5.0, PipecatServerError, Verdict(TRANSIENT, 5.0)),

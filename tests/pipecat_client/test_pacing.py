@@ -17,7 +17,7 @@ from config_sync_service.pipecat_client.client import PipecatCloudClient
 from config_sync_service.pipecat_client.errors import PipecatNotFoundError
 from config_sync_service.pipecat_client.pacing import LocalPacer, Pacer, RedisPacer, pacer_for, shared_key
 from tests.emulator_control import EmulatorControl
-from tests.helpers import free_port
+from tests.helpers import FakeClock, free_port
 
 
 @pytest.fixture
@@ -102,6 +102,39 @@ async def test_without_redis_a_process_paces_itself_and_says_so_once(
     sent = await times_of(control, "alone")
     assert len(sent) == 5 and sent[-1] - sent[0] >= 0.35  # 10/s: four intervals of 0.1 s
     assert stream.getvalue().count("pacing.redis_unavailable") == 1
+
+
+async def test_requests_start_one_interval_apart() -> None:
+    clock = FakeClock()
+    pacer = LocalPacer(4.0, clock=clock, sleep=clock.sleep)
+    for _ in range(3):
+        await pacer.acquire()
+    assert clock.slept == [0.25, 0.25]  # the first at once, then one slot every 1/4 s
+    assert await pacer.next_slot_in() == 0.25
+
+
+async def test_a_429_pauses_the_whole_process() -> None:
+    clock = FakeClock()
+    pacer = LocalPacer(100.0, clock=clock, sleep=clock.sleep)
+    await pacer.pause(0.2)
+    await pacer.pause(0.1)  # a shorter pause never shortens the current one
+    assert await pacer.next_slot_in() == pytest.approx(0.2)
+    assert pacer.pauses == 1
+    await pacer.acquire()
+    assert clock.slept == [pytest.approx(0.2)]  # the next request waited the pause out
+    assert await pacer.next_slot_in() == pytest.approx(0.01)  # and the rate applies after it
+
+
+async def test_the_shared_pause_is_visible_to_every_process(redis: aioredis.Redis, pacing_key: str) -> None:
+    first = RedisPacer(redis, key=pacing_key, rate_per_s=10)
+    other = aioredis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        second = RedisPacer(other, key=pacing_key, rate_per_s=10)
+        await first.pause(5.0)
+        assert 4.5 < await second.next_slot_in() <= 5.0
+        assert (first.pauses, second.pauses) == (1, 0)  # each process counts the pauses it asked for
+    finally:
+        await other.aclose()
 
 
 def test_the_daemon_paces_through_redis_only_when_a_rate_is_set(redis: aioredis.Redis) -> None:
