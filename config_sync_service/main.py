@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,9 +27,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = Runtime.build(active)
         app.state.runtime = runtime
         runtime.start()
+        gauges = asyncio.create_task(metrics.refresh_process_forever(runtime), name="metrics")
         try:
             yield
         finally:
+            gauges.cancel()
+            await asyncio.gather(gauges, return_exceptions=True)
             await runtime.stop()
 
     app = FastAPI(title="config-sync", version=__version__, lifespan=lifespan)

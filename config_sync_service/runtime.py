@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from config_sync_service import metrics
+from config_sync_service.core import metrics
 from config_sync_service.core.config import Settings
 from config_sync_service.core.logging import get_logger
 from config_sync_service.db.session import SessionFactory, create_engine, create_session_factory
@@ -20,7 +20,6 @@ from config_sync_service.pipecat_client.pacing import pacer_for
 from config_sync_service.processing.engine import SyncEngine
 
 log = get_logger("config_sync.runtime")
-METRICS_REFRESH_S = 1.0
 
 
 @dataclass
@@ -35,7 +34,6 @@ class Runtime:
     listener: Listener
     started_at: float = field(default_factory=time.time)
     listener_task: asyncio.Task[None] | None = None
-    metrics_task: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -62,19 +60,12 @@ class Runtime:
     def start(self) -> None:
         self.engine.start()
         self.listener_task = asyncio.create_task(self.listener.run(), name="listener")
-        self.metrics_task = asyncio.create_task(self._refresh_metrics(), name="metrics")
         log.info(
             "daemon.started",
             owner=self.engine.owner,
             concurrency=self.settings.max_concurrency,
             channel=self.settings.updates_channel,
         )
-
-    async def _refresh_metrics(self) -> None:
-        """This process's gauges (queue depth, in flight, last sweep), so that any worker's scrape sees them."""
-        while True:
-            metrics.refresh_process(self)
-            await asyncio.sleep(METRICS_REFRESH_S)
 
     @property
     def alive(self) -> bool:
@@ -84,9 +75,6 @@ class Runtime:
         """Stop taking messages, let in-flight syncs finish (SHUTDOWN_GRACE_S), close everything."""
         log.info("daemon.stopping", in_flight=self.engine.queue.in_flight, grace_s=self.settings.shutdown_grace_s)
         self.listener.stop()
-        if self.metrics_task is not None:
-            self.metrics_task.cancel()
-            await asyncio.gather(self.metrics_task, return_exceptions=True)
         await self.engine.stop(self.settings.shutdown_grace_s)
         if self.listener_task is not None:
             try:

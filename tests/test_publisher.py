@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from config_sync_service import publisher
 from config_sync_service.core.config import Settings
+from config_sync_service.core.metrics import Event
 from config_sync_service.db.models import AgentConfiguration, SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.schemas.messages import ChangeType
@@ -93,7 +94,7 @@ async def test_a_committed_version_is_published_once_and_applied(
             {"agent_id": str(agent.id), "version": 1, "change_type": "PROVISION"},
             {"agent_id": str(agent.id), "version": 2, "change_type": "CONTEXT_UPDATE"},
         ]
-        assert daemon.runtime.engine.stats.counters["received"] == 2
+        assert daemon.runtime.engine.stats.counters[Event.RECEIVED] == 2
         secret = await control.secret_values(f"{agent.pipecat_agent_name}-config")
         assert secret is not None and "Be briefer." in secret["AGENT_CONFIG"]
 

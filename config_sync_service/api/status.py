@@ -15,7 +15,6 @@ from config_sync_service.db.models import utcnow
 
 router = APIRouter(tags=["operators"])
 OLDEST_OUT_OF_SYNC = 10
-TOTALS = ("received", "processed", "applied", "noop", "failed", "retries", "dead_lettered", "invalid")
 
 
 def _out_of_sync(agent: crud.OutOfSyncAgent) -> dict[str, Any]:
@@ -40,7 +39,6 @@ async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
         by_status = await crud.count_agents_by_status(s)
         out_of_sync, oldest = await crud.list_out_of_sync_agents(s, limit=OLDEST_OUT_OF_SYNC)
     reconciler = engine.reconciler
-    stats = engine.stats.snapshot()
     return {
         "version": __version__,
         "owner": engine.owner,
@@ -60,9 +58,8 @@ async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
             "next_slot_in_s": round(await runtime.client.pacer.next_slot_in(), 2),
             "pauses": runtime.client.pacer.pauses,
         },
-        # this process's counters (each gunicorn worker has its own; /metrics adds them up)
-        "totals": {name: int(stats["counters"].get(name, 0)) for name in TOTALS},
-        **stats,
+        # this process's counters and last error (each gunicorn worker has its own; /metrics adds them up)
+        **engine.stats.snapshot(),
     }
 
 

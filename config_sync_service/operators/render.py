@@ -72,9 +72,9 @@ def render_status(data: dict[str, Any], *, url: str) -> str:
         f"Pipecat:      next request slot in {pacing.get('next_slot_in_s', 0)}s, "
         f"{pacing.get('pauses', 0)} pause(s) asked by its answers (this process)",
     ]
-    totals: dict[str, int] = data.get("totals", {})
-    if totals:
-        lines.append("Counters:     " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in totals.items()))
+    counters: dict[str, int] = data.get("counters", {})
+    if counters:
+        lines.append("Counters:     " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in counters.items()))
     last = data.get("last_error")
     if last:
         lines.append(

@@ -7,11 +7,12 @@ import time
 import uuid
 from dataclasses import replace
 
-from config_sync_service import metrics
+from config_sync_service.core import metrics
 from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.config import Settings
 from config_sync_service.core.errors import classify
 from config_sync_service.core.logging import get_logger
+from config_sync_service.core.metrics import Event, Outcome
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.mq.dead_letter import DeadLetterEntry, DeadLetterQueue, writer_id
 from config_sync_service.pipecat_client.client import PipecatCloudClient
@@ -61,7 +62,7 @@ class SyncEngine:
     # --- intake --------------------------------------------------------------------------------------------
     async def handle_payload(self, raw: bytes) -> None:
         """Validate one payload from the channel; queue its agent or dead-letter it. Never raises."""
-        self.stats.count("received")
+        self.stats.count(Event.RECEIVED)
         parsed = parse_message(raw)
         if isinstance(parsed, Rejection):
             await self._reject(raw, parsed)
@@ -81,7 +82,7 @@ class SyncEngine:
         self.queue.add(agent_id)
 
     async def _reject(self, raw: bytes, rejection: Rejection) -> None:
-        self.stats.count("invalid")
+        self.stats.count(Outcome.INVALID)
         log.warning(
             "message.rejected",
             reason=rejection.reason.value,
@@ -102,7 +103,7 @@ class SyncEngine:
         )
         try:
             pushed = await self.dlq.push(entry, once=raw)  # every worker got this payload: one dead letter
-            self.stats.count("dead_lettered" if pushed else "dead_letter_copies_skipped")
+            self.stats.count(Outcome.DEAD_LETTERED if pushed else Event.DEAD_LETTER_COPIES_SKIPPED)
         except Exception as exc:  # Redis down: the rejection is logged above; nothing else is lost
             log.error("dlq.push_failed", error=f"{type(exc).__name__}: {exc}")
 
@@ -130,7 +131,7 @@ class SyncEngine:
             try:
                 result = await self.processor.process(agent_id, hint)
                 metrics.observe_sync(result.outcome, time.monotonic() - started)
-                self.stats.count("processed")
+                self.stats.count(Event.PROCESSED)
                 failures = 0
                 if result.requeue_after is not None:
                     if hint is not None and hint.replay_count:  # a replayed agent's next dead letter says so
@@ -139,7 +140,7 @@ class SyncEngine:
             except Exception as exc:  # the database away (transient), or a bug: log, back off, try again later
                 failures += 1
                 verdict = classify(exc)
-                self.stats.count("errors")
+                self.stats.count(Event.ERRORS)
                 self.stats.error(agent_id=str(agent_id), error_class=type(exc).__name__, message=str(exc)[:500])
                 log.exception("sync.crashed", agent_id=str(agent_id), kind=verdict.kind.value)
                 if hint is not None:

@@ -21,6 +21,7 @@ from structlog.stdlib import BoundLogger
 from config_sync_service.core.config import Settings
 from config_sync_service.core.errors import ClassifiedError
 from config_sync_service.core.logging import get_logger
+from config_sync_service.core.metrics import Event, Outcome
 from config_sync_service.db import crud
 from config_sync_service.db.models import Agent, AgentConfiguration, SyncStatus, utcnow
 from config_sync_service.db.session import SessionFactory, transaction
@@ -57,7 +58,7 @@ class Hint:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    outcome: str
+    outcome: Outcome
     requeue_after: float | None = None
 
 
@@ -132,7 +133,7 @@ class Processor:
 
     async def process(self, agent_id: uuid.UUID, hint: Hint | None = None) -> Result:
         hint = hint or Hint()
-        turn = Turn(Result("noop"))
+        turn = Turn(Result(Outcome.NOOP))
         async with transaction(self.sessions) as s:
             claim = await crud.claim_agent(s, agent_id=agent_id, owner=self.owner, lease_s=self.settings.lease_s)
             if claim.agent is not None:
@@ -145,10 +146,10 @@ class Processor:
                 turn = await self._turn(s, agent_id, hint, claimed=(claim.agent, claim.config))
         if not claim.present:
             await self._push(_unknown_agent_entry(agent_id, hint), once=hint.raw)  # every worker got the message
-            return Result("unknown_agent")
+            return Result(Outcome.UNKNOWN_AGENT)
         if claim.agent is None:
-            self.stats.count("claimed_elsewhere")
-            return Result("claimed_elsewhere")
+            self.stats.count(Outcome.CLAIMED_ELSEWHERE)
+            return Result(Outcome.CLAIMED_ELSEWHERE)
         while turn.next is not None:
             current = turn.next
             async with lease_kept(self.sessions, agent_id=agent_id, owner=self.owner, lease_s=self.settings.lease_s):
@@ -174,7 +175,7 @@ class Processor:
         """One transaction: end `finishing` (its write, then the claim's release); while the agent changed under
         us, read it again and begin the next pass, ending those that need no Pipecat call right here.
         `claimed`: what the claim read, the first pass's rows."""
-        result = step.result if step else Result("noop")
+        result = step.result if step else Result(Outcome.NOOP)
         while True:
             if finishing is not None:
                 if step is not None and step.write is not None:
@@ -188,7 +189,7 @@ class Processor:
                 )
                 if released:
                     return Turn(result)
-                self.stats.count("changed_while_running")
+                self.stats.count(Event.CHANGED_WHILE_RUNNING)
                 if passes >= MAX_PASSES:
                     return Turn(Result(result.outcome, requeue_after=0.0))  # the claim is kept; the queue hands it back
             passes += 1
@@ -212,12 +213,12 @@ class Processor:
         plan = current.plan
         bound = _bind(current, hint)
         if plan.action is Action.NOOP:
-            self.stats.count("noop")
+            self.stats.count(Outcome.NOOP)
             bound.debug("sync.noop", status=current.agent.sync_status.value)
-            return Step(Result("noop"))
-        self.stats.count("applied")
-        bound.info("sync.succeeded", outcome="applied", duration_s=0.0)
-        return Step(Result("applied"), Write.of(plan, SyncStatus.SYNCED, synced=True))
+            return Step(Result(Outcome.NOOP))
+        self.stats.count(Outcome.APPLIED)
+        bound.info("sync.succeeded", outcome=Outcome.APPLIED.value, duration_s=0.0)
+        return Step(Result(Outcome.APPLIED), Write.of(plan, SyncStatus.SYNCED, synced=True))
 
     async def _begin(self, s: AsyncSession, current: Pass) -> None:
         """Mark the row before the calls: the dashboard sees the work, and a crash leaves a trace the sweep finds."""
@@ -263,7 +264,7 @@ class Processor:
         except ClassifiedError as exc:  # the rest is a bug or the database away: the engine backs off
             return self._failed(current, exc, hint, started)
         self.stats.count(step.result.outcome)
-        done = bound.debug if polling and step.result.outcome == "deploying" else bound.info
+        done = bound.debug if polling and step.result.outcome is Outcome.DEPLOYING else bound.info
         done("sync.succeeded", outcome=step.result.outcome, duration_s=round(time.monotonic() - started, 3))
         return step
 
@@ -304,14 +305,14 @@ class Processor:
             applied_context_hash=plan.context_hash,
             deploying_since=utcnow(),
         )
-        return Step(Result("deploying", requeue_after=self.settings.deploy_poll_interval_s), deploying)
+        return Step(Result(Outcome.DEPLOYING, requeue_after=self.settings.deploy_poll_interval_s), deploying)
 
     async def _poll(self, agent: Agent, plan: Plan) -> Step:
         try:
             status = await self.ops.status(agent.pipecat_agent_name)
         except PipecatNotFoundError:
             return Step(
-                Result("vanished", requeue_after=0.0),
+                Result(Outcome.VANISHED, requeue_after=0.0),
                 Write.of(plan, SyncStatus.PENDING, pipecat_cloud_instance_id=None),
             )
         if status.has_failed:
@@ -324,11 +325,11 @@ class Processor:
                 error_message=None,
                 pipecat_cloud_instance_id=status.desired_deployment_id,
             )
-            return Step(Result("applied"), synced)
+            return Step(Result(Outcome.APPLIED), synced)
         since = agent.deploying_since or utcnow()
         if utcnow() - since > timedelta(seconds=self.settings.deploy_timeout_s):
             raise failures.deployment_timed_out(status, self.settings.deploy_timeout_s)
-        return Step(Result("deploying", requeue_after=self.settings.deploy_poll_interval_s))
+        return Step(Result(Outcome.DEPLOYING, requeue_after=self.settings.deploy_poll_interval_s))
 
     async def _deprovision(self, agent: Agent, plan: Plan) -> Step:
         set_name = agent_config.secret_set_name(agent.pipecat_agent_name)
@@ -342,7 +343,7 @@ class Processor:
             applied_deployment_hash=None,
             applied_context_hash=None,
         )
-        return Step(Result("deleted"), deleted)
+        return Step(Result(Outcome.DELETED), deleted)
 
     def _failed(self, current: Pass, exc: Exception, hint: Hint, started: float) -> Step:
         agent, plan = current.agent, current.plan
@@ -356,8 +357,8 @@ class Processor:
         )
         self.stats.error(agent_id=str(agent.id), error_class=failure.error_class, message=failure.message)
         if failure.transient:
-            self.stats.count("retries")
-        outcome = "retry" if failure.transient else "failed"
+            self.stats.count(Outcome.RETRY)
+        outcome = Outcome.RETRY if failure.transient else Outcome.FAILED
         if failure.status is None:  # a poll to try again: the row stays DEPLOYING
             return Step(Result(outcome, requeue_after=failure.retry_in_s))
         _bind(current, hint).warning(
@@ -369,7 +370,7 @@ class Processor:
             transient=failure.transient,
             retry_in_s=None if failure.retry_in_s is None else round(failure.retry_in_s, 2),
         )
-        self.stats.count("failed")
+        self.stats.count(Outcome.FAILED)
         entry = None
         if failure.dead_letter_reason is not None:
             entry = DeadLetterEntry.from_raw(
@@ -392,7 +393,7 @@ class Processor:
         except Exception as exc:  # Redis down: the failure is in Postgres and the log; the entry is what is lost
             log.error("dlq.push_failed", agent_id=entry.agent_id, reason=entry.reason, error=type(exc).__name__)
             return
-        self.stats.count("dead_lettered" if pushed else "dead_letter_copies_skipped")
+        self.stats.count(Outcome.DEAD_LETTERED if pushed else Event.DEAD_LETTER_COPIES_SKIPPED)
 
 
 def _bind(current: Pass, hint: Hint) -> BoundLogger:

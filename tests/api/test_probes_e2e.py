@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from config_sync_service.core.config import Settings
+from config_sync_service.core.metrics import Event
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.schemas.messages import ChangeMessage, ChangeType
@@ -55,12 +56,12 @@ async def test_readyz_follows_redis_and_the_sweep_catches_up(
         await wait_until(applied, timeout=20, what="the change made while Redis was down")
         client = aioredis.Redis.from_url(own_redis.url)
         try:  # and the listener is really back: a published message is received
-            received = daemon.runtime.engine.stats.counters["received"]
+            received = daemon.runtime.engine.stats.counters[Event.RECEIVED]
             message = ChangeMessage(agent_id=agent.id, version=version, change_type=ChangeType.FULL_SYNC)
             await client.publish(settings.updates_channel, message.to_json())
 
             async def got_it() -> bool:
-                return daemon.runtime.engine.stats.counters["received"] > received
+                return daemon.runtime.engine.stats.counters[Event.RECEIVED] > received
 
             await wait_until(got_it, what="a message after the reconnect")
         finally:

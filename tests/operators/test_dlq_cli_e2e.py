@@ -9,6 +9,7 @@ import uuid
 import redis.asyncio as aioredis
 
 from config_sync_service.core.config import Settings
+from config_sync_service.core.metrics import Event
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.mq.dead_letter import DeadLetterEntry
@@ -200,7 +201,7 @@ async def test_a_replay_request_runs_once_however_many_workers_receive_it(
         await redis.publish(daemon_settings.updates_channel, request)  # another worker's copy, late
 
         async def seen_twice() -> bool:
-            return daemon.runtime.engine.stats.counters["received"] == 3
+            return daemon.runtime.engine.stats.counters[Event.RECEIVED] == 3
 
         await wait_until(seen_twice, what="the late copy received")
         await wait_until(lambda: _idle(daemon), what="the late copy processed")

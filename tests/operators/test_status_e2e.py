@@ -41,9 +41,9 @@ async def test_status_shows_what_an_operator_needs(
         assert status["subscribed"] is True and status["uptime_s"] >= 0 and status["version"]
         assert status["last_sweep"]["at"] is not None and status["last_sweep"]["ago_s"] < 60
         assert status["pacing"] == {"next_slot_in_s": 0.0, "pauses": 0}  # no 429 came back
-        totals = status["totals"]
-        assert totals["received"] == 3 and totals["invalid"] == 1 and totals["dead_lettered"] == 2
-        assert totals["applied"] == 1 and totals["failed"] == 1 and totals["processed"] >= 2
+        counters = status["counters"]  # this process's
+        assert counters["received"] == 3 and counters["invalid"] == 1 and counters["dead_lettered"] == 2
+        assert counters["applied"] == 1 and counters["failed"] == 1 and counters["processed"] >= 2
         last = status["last_error"]
         assert last["agent_id"] == str(bad.id) and last["error_class"] == "InvalidConfigurationError"
         out = status["out_of_sync"]
@@ -63,6 +63,7 @@ async def test_status_shows_what_an_operator_needs(
             assert expected in text
         assert "Queue:        0 waiting, 0 in flight" in text and "Last sweep:" in text
         assert "Pipecat:      next request slot in 0.0s, 0 pause(s)" in text
+        assert "Counters:     " in text and "received 3" in text and "dead-lettered 2" in text
         assert "Out of sync: 3 agent(s), oldest first" in text
         bad_line = next(line for line in text.splitlines() if str(bad.id) in line and "status-bad" in line)
         assert "ERROR_SYNC" in bad_line and "InvalidConfigurationError" in bad_line

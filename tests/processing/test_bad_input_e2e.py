@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from config_sync_service.core.config import Settings
+from config_sync_service.core.metrics import Event, Outcome
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.mq.dead_letter import DeadLetterEntry
@@ -68,7 +69,7 @@ async def test_bad_payload_is_dead_lettered_and_the_daemon_keeps_going(
 
         await wait_until(synced, what="the next good message applied")
         counters = daemon.runtime.engine.stats.counters
-        assert counters["dead_lettered"] == 1
+        assert counters[Outcome.DEAD_LETTERED] == 1
 
 
 async def test_image_without_tag_is_an_invalid_configuration(
@@ -101,8 +102,8 @@ async def test_a_payload_every_worker_hears_is_dead_lettered_once(
         counters = [first.runtime.engine.stats.counters, second.runtime.engine.stats.counters]
 
         async def both_done() -> bool:
-            return sum(c["dead_lettered"] + c["dead_letter_copies_skipped"] for c in counters) == 2
+            return sum(c[Outcome.DEAD_LETTERED] + c[Event.DEAD_LETTER_COPIES_SKIPPED] for c in counters) == 2
 
         await wait_until(both_done, what="both processes to dead-letter the payload")
-        assert sorted(c["dead_lettered"] for c in counters) == [0, 1]
+        assert sorted(c[Outcome.DEAD_LETTERED] for c in counters) == [0, 1]
         assert [e.reason for e in await first.runtime.dead_letters.entries()] == [reason]

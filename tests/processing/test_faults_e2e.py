@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from config_sync_service.core.config import Settings
+from config_sync_service.core.metrics import Outcome
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.schemas.messages import ChangeType
@@ -79,11 +80,11 @@ async def test_duplicates_cost_one_set_of_calls_and_stale_versions_are_noops(
             return row.sync_status is SyncStatus.SYNCED and row.synced_version == v2
 
         await wait_until(at_v2, what="v2 synced")
-        noops_before = daemon.runtime.engine.stats.counters["noop"]
+        noops_before = daemon.runtime.engine.stats.counters[Outcome.NOOP]
         await publish(redis, daemon_settings, agent.id, 1, ChangeType.FULL_SYNC)  # older than what is applied
 
         async def noop_counted() -> bool:
-            return daemon.runtime.engine.stats.counters["noop"] > noops_before
+            return daemon.runtime.engine.stats.counters[Outcome.NOOP] > noops_before
 
         await wait_until(noop_counted, what="the stale message counted as a no-op")
     mutating = [c["op"] for c in await control.calls(agent.pipecat_agent_name) if c["op"] in MUTATING_OPS]
