@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from config_sync_service.core import metrics
 from config_sync_service.core.config import Settings
 from config_sync_service.core.logging import get_logger
-from config_sync_service.db.session import SessionFactory, create_engine, create_session_factory
+from config_sync_service.db.session import SessionFactory, create_db_engine, create_session_factory
 from config_sync_service.mq.dead_letter import DeadLetterQueue
 from config_sync_service.mq.listener import Listener
 from config_sync_service.pipecat_client.client import PipecatCloudClient
@@ -37,7 +37,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
-        db = create_engine(settings)
+        db = create_db_engine(settings)
         sessions = create_session_factory(db)
         redis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
         pacer = pacer_for(

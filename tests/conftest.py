@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from config_sync_service.core.config import Settings, load_settings
 from config_sync_service.db import migrate
-from config_sync_service.db.session import SessionFactory, create_engine, create_session_factory
+from config_sync_service.db.session import SessionFactory, create_db_engine, create_session_factory
 from config_sync_service.emulator.config import EmulatorConfig, Faults
 from config_sync_service.emulator.server import EmulatorServer
 from tests.emulator_control import EmulatorControl
@@ -85,19 +85,20 @@ def settings(database_url: str, test_names: dict[str, str]) -> Settings:
 
 
 @pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings, application_name="config-sync-tests")
-    async with engine.begin() as conn:
+async def db_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """SQLAlchemy's engine (the pool) on the run's database, its tables emptied."""
+    db = create_db_engine(settings, application_name="config-sync-tests")
+    async with db.begin() as conn:
         from sqlalchemy import text
 
         await conn.execute(text("TRUNCATE agents, agent_configurations CASCADE"))
-    yield engine
-    await engine.dispose()
+    yield db
+    await db.dispose()
 
 
 @pytest.fixture
-def session_factory(engine: AsyncEngine) -> SessionFactory:
-    return create_session_factory(engine)
+def session_factory(db_engine: AsyncEngine) -> SessionFactory:
+    return create_session_factory(db_engine)
 
 
 @pytest.fixture

@@ -20,11 +20,11 @@ import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI
 
+from config_sync_service.api.app import create_app
 from config_sync_service.core.config import Settings
 from config_sync_service.db import crud
 from config_sync_service.db.models import Agent
 from config_sync_service.db.session import SessionFactory, transaction
-from config_sync_service.main import create_app
 from config_sync_service.runtime import Runtime
 from config_sync_service.schemas.messages import ChangeMessage, ChangeType
 

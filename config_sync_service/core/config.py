@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 AGENT_SECRET_PREFIX = "AGENT_SECRET_"  # noqa: S105  (a name prefix, not a secret)
+DEFAULT_UPDATES_CHANNEL = "agent_config_updates"  # what backends publish on (config_sync_service.publisher)
+DEFAULT_DLQ_KEY = "agent_config_updates_dlq"
 _POSTGRES_DRIVERS = {"postgresql", "postgres", "postgresql+asyncpg"}
 
 
@@ -86,9 +88,9 @@ class Settings(BaseSettings):
 
     # --- Redis names ---------------------------------------------------------------------------------------
     updates_channel: str = Field(
-        "agent_config_updates", description="UPDATES_CHANNEL: the Pub/Sub channel of change messages."
+        DEFAULT_UPDATES_CHANNEL, description="UPDATES_CHANNEL: the Pub/Sub channel of change messages."
     )
-    dlq_key: str = Field("agent_config_updates_dlq", description="DLQ_KEY: the dead-letter list.")
+    dlq_key: str = Field(DEFAULT_DLQ_KEY, description="DLQ_KEY: the dead-letter list.")
     dlq_max: Annotated[int, Field(ge=1)] = Field(10_000, description="DLQ_MAX: entries kept (LTRIM).")
 
     # --- engine ------------------------------------------------------------------------------------------

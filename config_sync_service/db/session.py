@@ -1,4 +1,4 @@
-"""The async engine on asyncpg and the session factory."""
+"""SQLAlchemy's async engine on asyncpg (the connection pool: `create_db_engine`) and the session factory."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from config_sync_service.core.config import Settings
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def create_engine(settings: Settings, *, application_name: str = "config-sync") -> AsyncEngine:
+def create_db_engine(settings: Settings, *, application_name: str = "config-sync") -> AsyncEngine:
     """An engine whose pool is sized by settings; a connection the server closed is never handed out."""
     engine = create_async_engine(
         settings.database_url,

@@ -16,8 +16,9 @@ from config_sync_service.core.metrics import Event, Outcome
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.mq.dead_letter import DeadLetterEntry, DeadLetterQueue, writer_id
 from config_sync_service.pipecat_client.client import PipecatCloudClient
+from config_sync_service.processing.hints import Hint
 from config_sync_service.processing.operations import Operations
-from config_sync_service.processing.processor import Hint, Processor
+from config_sync_service.processing.processor import Processor
 from config_sync_service.processing.queue import ShutDownError, WorkQueue
 from config_sync_service.processing.reconciler import Reconciler
 from config_sync_service.processing.retry_budget import RetryBudget

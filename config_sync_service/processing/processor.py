@@ -28,6 +28,7 @@ from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.mq.dead_letter import DeadLetterEntry, DeadLetterQueue
 from config_sync_service.pipecat_client.errors import PipecatNotFoundError
 from config_sync_service.processing import failures
+from config_sync_service.processing.hints import Hint
 from config_sync_service.processing.lease import lease_kept
 from config_sync_service.processing.operations import Operations, Target
 from config_sync_service.processing.plan import Action, Plan, plan_for
@@ -35,25 +36,9 @@ from config_sync_service.processing.retry_budget import RetryBudget
 from config_sync_service.processing.stats import Stats
 from config_sync_service.schemas import agent_config
 from config_sync_service.schemas.agent_config import InvalidConfigurationError
-from config_sync_service.schemas.messages import ChangeMessage
 
 log = get_logger("config_sync.processor")
 MAX_PASSES = 5  # re-reads while the agent keeps changing under us, before handing it back to the queue
-
-
-@dataclass(frozen=True, slots=True)
-class Hint:
-    """What the message that queued an agent said (for logs and dead letters); `force` replays errors.
-
-    A replay (`config-sync dlq replay`) sets `force`, the `replay_count` its dead letter gets if the agent fails
-    again, and, when it came over the channel, a `replay_id` that only one process may spend.
-    """
-
-    message: ChangeMessage | None = None
-    raw: bytes | None = None
-    force: bool = False
-    replay_count: int = 0
-    replay_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

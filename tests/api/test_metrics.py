@@ -21,9 +21,9 @@ from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.mq.dead_letter import DeadLetterQueue
 from config_sync_service.schemas.messages import ChangeType
+from tests.cli.support import run_cli
 from tests.emulator_control import EmulatorControl
 from tests.helpers import agent_row, daemon_env, free_port, kill_group, make_agent, publish, running_daemon, wait_until
-from tests.operators.support import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

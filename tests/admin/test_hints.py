@@ -6,11 +6,11 @@ import json
 
 import redis.asyncio as aioredis
 
+from config_sync_service.admin.hints import request_reconcile
 from config_sync_service.core.config import Settings
 from config_sync_service.db import crud
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory, transaction
-from config_sync_service.reconcile import request_reconcile
 from tests.helpers import make_agent
 
 

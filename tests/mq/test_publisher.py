@@ -18,9 +18,9 @@ from config_sync_service.core.metrics import Event
 from config_sync_service.db.models import AgentConfiguration, SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.schemas.messages import ChangeType
+from tests.cli.support import channel_spy
 from tests.emulator_control import EmulatorControl
 from tests.helpers import agent_row, make_agent, running_daemon, wait_until
-from tests.operators.support import channel_spy
 
 
 class Boom(Exception):

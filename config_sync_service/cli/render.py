@@ -7,8 +7,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from config_sync_service.admin.dlq import Listed, Page
 from config_sync_service.db.models import SyncStatus
-from config_sync_service.operators.dlq import Listed, Page
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, indent: str = "  ") -> list[str]:

@@ -9,8 +9,8 @@ from config_sync_service.core.config import Settings
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.schemas.messages import ChangeType
+from tests.cli.support import run_cli
 from tests.helpers import agent_row, make_agent, new_version, publish, running_daemon, wait_until
-from tests.operators.support import run_cli
 
 TOKEN = "status-token-for-tests-91c2"
 

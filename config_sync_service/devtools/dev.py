@@ -8,32 +8,42 @@ import time
 import uuid
 from typing import Any
 
-import redis.asyncio as aioredis
 import uvicorn
 
+from config_sync_service.admin import hints
+from config_sync_service.api.app import create_app
 from config_sync_service.core.config import Settings
 from config_sync_service.db import crud
-from config_sync_service.demo import ensure_demo_agents
-from config_sync_service.main import create_app
-from config_sync_service.schemas.messages import ChangeMessage, ChangeType
+from config_sync_service.db import migrate as migrations
+from config_sync_service.db.session import create_db_engine, create_session_factory
+from config_sync_service.devtools.demo import ensure_demo_agents
+from config_sync_service.schemas.messages import ChangeType
 
 
-async def publish(settings: Settings, agent_id: uuid.UUID, version: int, change_type: ChangeType) -> int:
-    """Publish one change message; returns how many subscribers received it."""
-    message = ChangeMessage(agent_id=agent_id, version=version, change_type=change_type)
-    client = aioredis.Redis.from_url(settings.redis_url)
+def run(settings: Settings, *, port: int, emulator_port: int, deploy_delay_s: float, emulator: bool) -> None:
+    """Migrate, start the built-in emulator (unless told not to), then `run_dev` until Ctrl-C."""
+    migrations.upgrade(settings.database_url)
+    print("config-sync dev: database migrated", flush=True)
+    server = None
+    if emulator:
+        from config_sync_service.emulator.server import EmulatorServer, dev_config
+
+        server = EmulatorServer(dev_config(deploy_delay_s=deploy_delay_s), port=emulator_port)
+        server.start()
+        print(f"config-sync dev: Pipecat Cloud emulator on {server.url} (calls: {server.url}/_emulator/calls)")
+        settings = settings.model_copy(update=server.client_settings() | {"deploy_poll_interval_s": 0.5})
     try:
-        return int(await client.publish(settings.updates_channel, message.to_json()))
+        asyncio.run(run_dev(settings, port=port, fresh_cloud=emulator))
+    except KeyboardInterrupt:
+        pass
     finally:
-        await client.aclose()
+        if server is not None:
+            server.stop()
 
 
-async def _narrate(settings: Settings, runtime_ready: asyncio.Event, agents: list[tuple[uuid.UUID, str, int]]) -> None:
-    await runtime_ready.wait()
-    from config_sync_service.db.session import create_engine, create_session_factory
-
-    engine = create_engine(settings, application_name="config-sync-dev-narrator")
-    sessions = create_session_factory(engine)
+async def _narrate(settings: Settings, agents: list[tuple[uuid.UUID, str, int]]) -> None:
+    db = create_db_engine(settings, application_name="config-sync-dev-narrator")
+    sessions = create_session_factory(db)
     seen: dict[uuid.UUID, tuple[str, Any]] = {}
     started = time.monotonic()
     try:
@@ -54,24 +64,21 @@ async def _narrate(settings: Settings, runtime_ready: asyncio.Event, agents: lis
                         )
             await asyncio.sleep(0.1)
     finally:
-        await engine.dispose()
+        await db.dispose()
 
 
 async def run_dev(settings: Settings, *, port: int, fresh_cloud: bool) -> None:
     """Start the daemon on `port`, provision the demo agents, and narrate their status until interrupted."""
-    from config_sync_service.db.session import create_engine, create_session_factory
-
-    db = create_engine(settings, application_name="config-sync-dev")
+    db = create_db_engine(settings, application_name="config-sync-dev")
     agents = await ensure_demo_agents(create_session_factory(db), fresh_cloud=fresh_cloud)
     await db.dispose()
-    ready = asyncio.Event()
-    ready.set()
     print("Demo agents (watch them move PENDING → SYNCING → DEPLOYING → SYNCED):", flush=True)
-    narrator = asyncio.create_task(_narrate(settings, ready, agents))
+    narrator = asyncio.create_task(_narrate(settings, agents))
     await asyncio.sleep(0.3)  # let the narrator print where each agent starts
 
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
@@ -83,8 +90,7 @@ async def run_dev(settings: Settings, *, port: int, fresh_cloud: bool) -> None:
         "publishing PROVISION for the demo agents",
         flush=True,
     )
-    for agent_id, _, version in agents:
-        await publish(settings, agent_id, version, ChangeType.PROVISION)
+    await hints.publish(settings, [(agent_id, version, ChangeType.PROVISION) for agent_id, _, version in agents])
     first = agents[0]
     await asyncio.sleep(settings.deploy_poll_interval_s * 8)
     print(

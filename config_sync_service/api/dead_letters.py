@@ -8,8 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
+from config_sync_service.admin import dlq, replay
 from config_sync_service.api.deps import OperatorEndpointsDeps, RuntimeDep
-from config_sync_service.operators import dlq
+from config_sync_service.mq.dead_letter import DeadLetterEntry
+from config_sync_service.processing.hints import Hint
+from config_sync_service.runtime import Runtime
 
 router = APIRouter(prefix="/operator/dlq", tags=["operators"], dependencies=OperatorEndpointsDeps)
 
@@ -55,6 +58,16 @@ async def show_dead_letter(runtime: RuntimeDep, ref: str) -> dict[str, Any]:
     return found.to_dict()
 
 
+def _into_queue(runtime: Runtime) -> replay.Requeue:
+    """Straight into this process's queue (it claims the agent like any worker)."""
+
+    async def requeue(agent_id: uuid.UUID, *, replay_count: int, entry: DeadLetterEntry) -> bool:
+        runtime.engine.submit(agent_id, Hint(force=True, replay_count=replay_count))
+        return True
+
+    return requeue
+
+
 class ReplayRequest(BaseModel):
     agent_id: str | None = None
     all: bool = False
@@ -63,12 +76,12 @@ class ReplayRequest(BaseModel):
 
 @router.post("/replay")
 async def replay_dead_letters(runtime: RuntimeDep, request: ReplayRequest) -> dict[str, Any]:
-    """Re-queue the agents of one agent's entries (or all entries) in this process; see `operators.dlq`."""
+    """Re-queue the agents of one agent's entries (or all entries) in this process; see `admin/replay.py`."""
     if (request.agent_id is None) == (not request.all):
         raise HTTPException(422, "give exactly one of agent_id or all=true")
-    report = await dlq.replay(
+    report = await replay.replay(
         runtime.dead_letters,
-        dlq.EngineRequeue(runtime.engine),
+        _into_queue(runtime),
         agent_id=_agent(request.agent_id),
         replay_all=request.all,
         dry_run=request.dry_run,

@@ -14,9 +14,9 @@ from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.mq.dead_letter import DeadLetterEntry
 from config_sync_service.schemas.messages import ChangeType
+from tests.cli.support import channel_spy, run_cli
 from tests.emulator_control import EmulatorControl
 from tests.helpers import Daemon, agent_row, make_agent, publish, running_daemon, wait_until
-from tests.operators.support import channel_spy, run_cli
 
 
 async def _entries(daemon: Daemon, n: int, what: str) -> list[DeadLetterEntry]:

@@ -18,9 +18,9 @@ from config_sync_service.core.logging import configure_logging
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.schemas.messages import ChangeType
+from tests.cli.support import run_cli
 from tests.emulator_control import EmulatorControl
 from tests.helpers import agent_row, make_agent, new_version, publish, running_daemon, wait_until
-from tests.operators.support import run_cli
 
 OPERATOR_TOKEN = "op-token-never-shown-5d1e"
 SHARED_SECRET = "twilio-shared-secret-77a0c4"

@@ -1,18 +1,14 @@
-"""The `config-sync` command line."""
+"""The `config-sync` app and its commands for the daemon, the emulator and change messages."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import ParamSpec, TypeVar
 
 import typer
-from alembic.util.exc import CommandError as AlembicCommandError
 
-from config_sync_service.core.config import Settings, SettingsError, load_settings
-from config_sync_service.core.logging import configure_logging, get_logger
-from config_sync_service.operators.commands import dlq_app, status_command
+from config_sync_service.cli.common import friendly, settings_or_exit
+from config_sync_service.cli.operator import dlq_app, status_command
+from config_sync_service.core.logging import get_logger
 
 app = typer.Typer(
     name="config-sync",
@@ -20,34 +16,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def settings_or_exit() -> Settings:
-    """Load settings and configure logging; a bad setting ends the command with one clear line."""
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        raise typer.Exit(2) from None
-    configure_logging(level=settings.log_level, fmt=settings.log_format, secret_values=settings.secret_values())
-    return settings
-
-
-def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Connection failures end a command with one line, not a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except (OSError, ConnectionError, AlembicCommandError) as exc:
-            print(f"config-sync: {type(exc).__name__}: {exc}", file=sys.stderr)
-            raise typer.Exit(1) from None
-
-    return wrapper
 
 
 @app.callback(invoke_without_command=True)
@@ -67,7 +35,7 @@ def root(
 
 
 @app.command()
-@friendly_errors
+@friendly
 def migrate(revision: str = typer.Argument("head", help="Alembic revision to upgrade to.")) -> None:
     """Upgrade the database schema (alembic) to the newest revision."""
     from config_sync_service.db import migrate as migrations
@@ -94,7 +62,7 @@ def serve(
 
 
 @app.command()
-@friendly_errors
+@friendly
 def publish(
     agent_id: str = typer.Argument(..., help="The agent's UUID."),
     version: int = typer.Argument(..., help="The configuration version (>= 1)."),
@@ -104,7 +72,7 @@ def publish(
     import asyncio
     import json
 
-    from config_sync_service.dev import publish as publish_message
+    from config_sync_service.admin import hints
     from config_sync_service.schemas.messages import ChangeMessage, Rejection, parse_message
 
     settings = settings_or_exit()
@@ -113,12 +81,12 @@ def publish(
         print(f"config-sync: not published: {parsed.detail}", file=sys.stderr)
         raise typer.Exit(2)
     assert isinstance(parsed, ChangeMessage)
-    receivers = asyncio.run(publish_message(settings, parsed.agent_id, parsed.version, parsed.change_type))
+    [receivers] = asyncio.run(hints.publish(settings, [(parsed.agent_id, parsed.version, parsed.change_type)]))
     print(f"published {parsed.to_json()} on {settings.updates_channel} to {receivers} subscriber(s)")
 
 
 @app.command()
-@friendly_errors
+@friendly
 def dev(
     port: int = typer.Option(8000, help="Port of the daemon's HTTP surface."),
     emulator_port: int = typer.Option(8765, help="Port of the built-in Pipecat Cloud emulator."),
@@ -126,29 +94,10 @@ def dev(
     use_emulator: bool = typer.Option(True, "--emulator/--no-emulator", help="Start the built-in emulator."),
 ) -> None:
     """What `make run` calls: migrate, start the emulator, add demo agents, run the daemon and watch them sync."""
-    import asyncio
-
-    from config_sync_service.db import migrate as migrations
-    from config_sync_service.dev import run_dev
+    from config_sync_service.devtools import dev as devtools
 
     settings = settings_or_exit()
-    migrations.upgrade(settings.database_url)
-    print("config-sync dev: database migrated", flush=True)
-    server = None
-    if use_emulator:
-        from config_sync_service.emulator.server import EmulatorServer, dev_config
-
-        server = EmulatorServer(dev_config(deploy_delay_s=deploy_delay), port=emulator_port)
-        server.start()
-        print(f"config-sync dev: Pipecat Cloud emulator on {server.url} (calls: {server.url}/_emulator/calls)")
-        settings = settings.model_copy(update=server.client_settings() | {"deploy_poll_interval_s": 0.5})
-    try:
-        asyncio.run(run_dev(settings, port=port, fresh_cloud=use_emulator))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if server is not None:
-            server.stop()
+    devtools.run(settings, port=port, emulator_port=emulator_port, deploy_delay_s=deploy_delay, emulator=use_emulator)
 
 
 @app.command()
@@ -186,7 +135,7 @@ app.add_typer(dlq_app, name="dlq")
 
 
 @app.command()
-@friendly_errors
+@friendly
 def reconcile(
     agent_id: str | None = typer.Argument(None, help="One agent's UUID; without it, every drifted agent."),
 ) -> None:
@@ -194,7 +143,7 @@ def reconcile(
     import asyncio
     import uuid
 
-    from config_sync_service.reconcile import request_reconcile
+    from config_sync_service.admin.hints import request_reconcile
 
     settings = settings_or_exit()
     try:

@@ -1,4 +1,5 @@
-"""`config-sync dlq list|show|replay|purge` (Redis and Postgres from the settings) and `config-sync status` (HTTP)."""
+"""`config-sync status` (a running daemon's /status, over HTTP) and `config-sync dlq list|show|replay|purge`
+(Redis and Postgres from the settings)."""
 
 from __future__ import annotations
 
@@ -6,51 +7,24 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import typer
 
+from config_sync_service.cli.common import JSON, VERBOSE, friendly_errors, settings_or_exit
 from config_sync_service.core.config import Settings
+from config_sync_service.mq.dead_letter import DeadLetterQueue
 
 T = TypeVar("T")
 dlq_app = typer.Typer(
     name="dlq", help="The dead-letter list: list, show, replay, purge.", no_args_is_help=True, add_completion=False
 )
-VERBOSE = typer.Option(False, "--verbose", "-v", help="Log at LOG_LEVEL (default: warnings only).")
-JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
-
-
-def _settings(verbose: bool) -> Settings:
-    from config_sync_service.cli import settings_or_exit
-    from config_sync_service.core.logging import configure_logging
-
-    settings = settings_or_exit()
-    if not verbose:  # the command prints what it did; its per-entry log events are for the daemon's logs
-        level = "WARNING" if settings.log_level in ("DEBUG", "INFO") else settings.log_level
-        configure_logging(level=level, fmt=settings.log_format, secret_values=settings.secret_values())
-    return settings
-
-
-@contextlib.contextmanager
-def _friendly() -> Iterator[None]:
-    """Connection failures end a command with one line, not a traceback."""
-    import httpx
-    from redis.exceptions import RedisError
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        yield
-    except (OSError, RedisError, SQLAlchemyError, httpx.HTTPError) as exc:
-        print(f"config-sync: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
-        raise typer.Exit(1) from None
 
 
 @contextlib.asynccontextmanager
-async def _dead_letters(settings: Settings) -> AsyncIterator[Any]:
+async def _dead_letters(settings: Settings) -> AsyncIterator[DeadLetterQueue]:
     import redis.asyncio as aioredis
-
-    from config_sync_service.mq.dead_letter import DeadLetterQueue
 
     client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=30)
     try:
@@ -59,17 +33,17 @@ async def _dead_letters(settings: Settings) -> AsyncIterator[Any]:
         await client.aclose()
 
 
-def _run(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+def _run(settings: Settings, work: Callable[[DeadLetterQueue], Awaitable[T]]) -> T:
     async def main() -> T:
         async with _dead_letters(settings) as dlq:
             return await work(dlq)
 
-    with _friendly():
+    with friendly_errors():
         return asyncio.run(main())
 
 
 def _duration(value: str | None, option: str) -> float | None:
-    from config_sync_service.operators.dlq import parse_duration
+    from config_sync_service.admin.dlq import parse_duration
 
     try:
         return None if value is None else parse_duration(value)
@@ -89,10 +63,11 @@ def list_command(
     verbose: bool = VERBOSE,
 ) -> None:
     """List dead letters, newest first (# is the index `show` takes)."""
-    from config_sync_service.operators import dlq, render
+    from config_sync_service.admin import dlq
+    from config_sync_service.cli import render
 
     flt = dlq.Filter(agent, reason, _duration(older_than, "--older-than"), _duration(newer_than, "--newer-than"))
-    settings = _settings(verbose)
+    settings = settings_or_exit(quiet=not verbose)
     page = _run(settings, lambda q: dlq.list_entries(q, flt, offset=offset, limit=limit))
     print(json.dumps(page.to_dict(), indent=2, default=str) if as_json else render.render_page(page))
 
@@ -104,9 +79,10 @@ def show_command(
     verbose: bool = VERBOSE,
 ) -> None:
     """Show one dead letter in full."""
-    from config_sync_service.operators import dlq, render
+    from config_sync_service.admin import dlq
+    from config_sync_service.cli import render
 
-    settings = _settings(verbose)
+    settings = settings_or_exit(quiet=not verbose)
     found = _run(settings, lambda q: dlq.show(q, ref))
     if found is None:
         print(f"config-sync: no dead-letter entry {ref}", file=sys.stderr)
@@ -126,23 +102,24 @@ def replay_command(
     Publishes a replay request on UPDATES_CHANNEL for each agent (a running daemon must be subscribed) and removes
     its entries. An agent that fails again comes back as a new entry with its replay count raised by one.
     """
-    from config_sync_service.db.session import create_engine, create_session_factory
-    from config_sync_service.operators import dlq, render
+    from config_sync_service.admin import dlq, replay
+    from config_sync_service.cli import render
+    from config_sync_service.db.session import create_db_engine, create_session_factory
 
     if (agent is None) == (not replay_all):
         raise typer.BadParameter("give --agent ID or --all", param_hint="--agent/--all")
-    settings = _settings(verbose)
+    settings = settings_or_exit(quiet=not verbose)
 
-    def progress(report: dlq.ReplayReport) -> None:
+    def progress(report: replay.ReplayReport) -> None:
         print(report.progress_line(), file=sys.stderr, flush=True)
 
-    async def work(queue: Any) -> dlq.ReplayReport:
-        db = create_engine(settings, application_name="config-sync-dlq-replay")
+    async def work(queue: DeadLetterQueue) -> replay.ReplayReport:
+        db = create_db_engine(settings, application_name="config-sync-dlq-replay")
         try:
-            requeue = dlq.ChannelRequeue(
+            requeue = replay.ChannelRequeue(
                 queue.redis, channel=settings.updates_channel, sessions=create_session_factory(db)
             )
-            return await dlq.replay(
+            return await replay.replay(
                 queue, requeue, agent_id=agent, replay_all=replay_all, dry_run=dry_run, progress=progress
             )
         finally:
@@ -167,10 +144,10 @@ def purge_command(
     verbose: bool = VERBOSE,
 ) -> None:
     """Delete dead letters (all of them, or those selected), after confirmation."""
-    from config_sync_service.operators import dlq
+    from config_sync_service.admin import dlq
 
     flt = dlq.Filter(agent, reason, _duration(older_than, "--older-than"))
-    settings = _settings(verbose)
+    settings = settings_or_exit(quiet=not verbose)
     total, matching = _run(settings, lambda q: dlq.count_matching(q, flt))
     if not matching:
         print(f"nothing to purge ({total} entries in the list)")
@@ -191,10 +168,10 @@ def status_command(
     """Show a running daemon's /status: agents per status, the oldest out-of-sync agents, queue, dead letters."""
     import httpx
 
-    from config_sync_service.operators.render import render_status
+    from config_sync_service.cli.render import render_status
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with _friendly():
+    with friendly_errors():
         response = httpx.get(url.rstrip("/") + "/status", headers=headers, timeout=timeout)
     if response.status_code == 401:
         print("config-sync: /status refused the operator token: pass --token or set OPERATOR_TOKEN", file=sys.stderr)

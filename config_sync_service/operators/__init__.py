@@ -1,1 +1,0 @@
-"""Operator tooling shared by the CLI and the HTTP API."""
