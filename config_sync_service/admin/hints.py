@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import redis.asyncio as aioredis
 
 from config_sync_service.core.config import Settings
-from config_sync_service.db import crud
+from config_sync_service.db import crud, drift
 from config_sync_service.db.session import create_db_engine, create_session_factory
 from config_sync_service.mq.publisher import publish_change
 from config_sync_service.schemas.messages import ChangeType
@@ -45,7 +45,7 @@ async def request_reconcile(settings: Settings, agent_id: uuid.UUID | None = Non
             else:
                 targets = [
                     (d.agent_id, d.active_version or d.synced_version or 1)
-                    for d in await crud.list_drifted_agents(session)
+                    for d in await drift.list_drifted_agents(session)
                 ]
     finally:
         await db.dispose()

@@ -10,14 +10,14 @@ from fastapi import APIRouter
 from config_sync_service import __version__
 from config_sync_service.api.deps import OperatorDep, RuntimeDep
 from config_sync_service.core.logging import scrub
-from config_sync_service.db import crud
+from config_sync_service.db import crud, drift
 from config_sync_service.db.models import utcnow
 
 router = APIRouter(tags=["operators"])
 OLDEST_OUT_OF_SYNC = 10
 
 
-def _out_of_sync(agent: crud.OutOfSyncAgent) -> dict[str, Any]:
+def _out_of_sync(agent: drift.OutOfSyncAgent) -> dict[str, Any]:
     return {
         "agent_id": str(agent.agent_id),
         "name": agent.name,
@@ -37,7 +37,7 @@ async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
     engine = runtime.engine
     async with runtime.sessions() as s:
         by_status = await crud.count_agents_by_status(s)
-        out_of_sync, oldest = await crud.list_out_of_sync_agents(s, limit=OLDEST_OUT_OF_SYNC)
+        out_of_sync, oldest = await drift.list_out_of_sync_agents(s, limit=OLDEST_OUT_OF_SYNC)
     reconciler = engine.reconciler
     return {
         "version": __version__,

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from config_sync_service.core.logging import get_logger
-from config_sync_service.db import crud
+from config_sync_service.db import claims
 from config_sync_service.db.session import SessionFactory, transaction
 
 log = get_logger("config_sync.lease")
@@ -43,7 +43,7 @@ async def _keep(sessions: SessionFactory, agent_id: uuid.UUID, owner: str, lease
             pass
         try:
             async with transaction(sessions) as s:
-                held = await crud.renew_claim(s, agent_id=agent_id, owner=owner, lease_s=lease_s)
+                held = await claims.renew_claim(s, agent_id=agent_id, owner=owner, lease_s=lease_s)
         except Exception as exc:  # the database is away: the lease may lapse, and then our writes are refused
             log.warning("lease.renew_failed", agent_id=str(agent_id), error=type(exc).__name__)
             continue

@@ -22,7 +22,7 @@ from config_sync_service.core.config import Settings
 from config_sync_service.core.errors import ClassifiedError
 from config_sync_service.core.logging import get_logger
 from config_sync_service.core.metrics import Event, Outcome
-from config_sync_service.db import crud
+from config_sync_service.db import claims, crud
 from config_sync_service.db.models import Agent, AgentConfiguration, SyncStatus, utcnow
 from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.mq.dead_letter import DeadLetterEntry, DeadLetterQueue
@@ -120,19 +120,19 @@ class Processor:
         hint = hint or Hint()
         turn = Turn(Result(Outcome.NOOP))
         async with transaction(self.sessions) as s:
-            claim = await crud.claim_agent(s, agent_id=agent_id, owner=self.owner, lease_s=self.settings.lease_s)
-            if claim.agent is not None:
+            claim = await claims.claim_agent(s, agent_id=agent_id, owner=self.owner, lease_s=self.settings.lease_s)
+            if claim.snapshot is not None:
                 if (
                     hint.force
                     and hint.replay_id is not None
                     and not await self.dlq.claim_replay(hint.replay_id, self.owner)
                 ):
                     hint = replace(hint, force=False)  # every worker got the replay; another one already ran it
-                turn = await self._turn(s, agent_id, hint, claimed=(claim.agent, claim.config))
+                turn = await self._turn(s, agent_id, hint, claimed=claim.snapshot)
         if not claim.present:
             await self._push(_unknown_agent_entry(agent_id, hint), once=hint.raw)  # every worker got the message
             return Result(Outcome.UNKNOWN_AGENT)
-        if claim.agent is None:
+        if claim.snapshot is None:
             self.stats.count(Outcome.CLAIMED_ELSEWHERE)
             return Result(Outcome.CLAIMED_ELSEWHERE)
         while turn.next is not None:
@@ -152,7 +152,7 @@ class Processor:
         agent_id: uuid.UUID,
         hint: Hint,
         *,
-        claimed: tuple[Agent, AgentConfiguration | None] | None = None,
+        claimed: claims.Snapshot | None = None,
         finishing: Pass | None = None,
         step: Step | None = None,
         passes: int = 0,
@@ -165,7 +165,7 @@ class Processor:
             if finishing is not None:
                 if step is not None and step.write is not None:
                     await self._apply(s, finishing.agent.id, step.write)
-                released = await crud.release_claim(
+                released = await claims.release_claim(
                     s,
                     agent_id=agent_id,
                     owner=self.owner,
@@ -179,9 +179,9 @@ class Processor:
                     return Turn(Result(result.outcome, requeue_after=0.0))  # the claim is kept; the queue hands it back
             passes += 1
             if claimed is None:
-                claimed = await crud.get_agent_with_active_configuration(s, agent_id=agent_id)
+                claimed = await claims.read_agent(s, agent_id=agent_id)
                 assert claimed is not None  # agents are never deleted while claimed by us (the backend sets DELETED)
-            current = self._pass(*claimed, force=hint.force and passes == 1)
+            current = self._pass(claimed, force=hint.force and passes == 1)
             claimed = None
             action = current.plan.action
             if action is Action.NOOP or action is Action.MARK_SYNCED:
@@ -191,8 +191,9 @@ class Processor:
             await self._begin(s, current)
             return Turn(result, next=current, passes=passes)
 
-    def _pass(self, agent: Agent, config: AgentConfiguration | None, *, force: bool) -> Pass:
-        return Pass(agent, config, plan_for(agent, config, shared_digest=self.shared_digest, force=force))
+    def _pass(self, read: claims.Snapshot, *, force: bool) -> Pass:
+        plan = plan_for(read.agent, read.config, read.drift, shared_digest=self.shared_digest, force=force)
+        return Pass(read.agent, read.config, plan)
 
     def _finish_without_calls(self, current: Pass, hint: Hint) -> Step:
         plan = current.plan

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.logging import get_logger
-from config_sync_service.db import crud
+from config_sync_service.db import drift
 from config_sync_service.db.session import SessionFactory
 
 log = get_logger("config_sync.reconciler")
@@ -43,7 +43,7 @@ class Reconciler:
         """Queue every drifted agent; returns how many."""
         started = time.monotonic()
         async with self.sessions() as s:
-            drifted = await crud.list_drifted_agents(s, limit=SWEEP_BATCH)
+            drifted = await drift.list_drifted_agents(s, limit=SWEEP_BATCH)
         for agent in drifted:
             self.enqueue(agent.agent_id)
         self.sweeps += 1

@@ -7,7 +7,7 @@ import asyncio
 import redis.asyncio as aioredis
 
 from config_sync_service.core.config import Settings
-from config_sync_service.db import crud
+from config_sync_service.db import claims
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.schemas.messages import ChangeType
@@ -31,8 +31,8 @@ async def test_the_claim_is_renewed_while_a_slow_create_runs(
         await wait_until(create_in_flight, what="the create to reach Pipecat")
         await asyncio.sleep(1.2)  # twice the lease: unrenewed, it would have lapsed by now
         async with transaction(session_factory) as s:
-            intruder = await crud.claim_agent(s, agent_id=agent.id, owner="another-process", lease_s=60)
-        assert intruder.present and intruder.agent is None
+            intruder = await claims.claim_agent(s, agent_id=agent.id, owner="another-process", lease_s=60)
+        assert intruder.present and intruder.snapshot is None
 
         async def synced() -> bool:
             return (await agent_row(session_factory, agent.id)).sync_status is SyncStatus.SYNCED
