@@ -17,6 +17,7 @@ from config_sync_service.mq.dead_letter import DeadLetterQueue
 from config_sync_service.mq.listener import Listener
 from config_sync_service.pipecat_client.client import PipecatCloudClient
 from config_sync_service.pipecat_client.pacing import pacer_for
+from config_sync_service.processing.config import EngineConfig
 from config_sync_service.processing.engine import SyncEngine
 
 log = get_logger("config_sync.runtime")
@@ -48,7 +49,9 @@ class Runtime:
         )
         client = PipecatCloudClient.from_settings(settings, on_call=metrics.observe_pipecat_call, pacer=pacer)
         dead_letters = DeadLetterQueue(redis, key=settings.dlq_key, max_len=settings.dlq_max)
-        engine = SyncEngine(settings=settings, sessions=sessions, client=client, dead_letters=dead_letters)
+        engine = SyncEngine(
+            config=EngineConfig.from_settings(settings), sessions=sessions, client=client, dead_letters=dead_letters
+        )
         listener = Listener(
             redis_url=settings.redis_url,
             channel=settings.updates_channel,

@@ -60,12 +60,12 @@ class ChannelRequeue:
         version = config.version if config is not None else entry.version
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             version = 1  # an agent without configuration (or unknown): the processor decides
-        known = isinstance(entry.change_type, str) and entry.change_type in ChangeType.__members__
+        change = entry.change_type if entry.change_type in ChangeType.__members__ else None
         receivers = await publish_change(
             self.redis,
             agent_id=agent_id,
             version=version,
-            change_type=ChangeType(entry.change_type) if known else ChangeType.FULL_SYNC,
+            change_type=ChangeType(change) if change is not None else ChangeType.FULL_SYNC,
             channel=self.channel,
             replay_count=replay_count,
         )

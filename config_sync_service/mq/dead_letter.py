@@ -8,8 +8,7 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
 
 import redis.asyncio as aioredis
 
@@ -17,6 +16,7 @@ from config_sync_service.core.logging import get_logger, scrub
 
 log = get_logger("config_sync.dead_letter")
 MAX_RAW_CHARS = 4096  # a 1 MiB junk payload is kept as its head, with its size
+MAX_FIELD_CHARS = 200  # a version or change type that was no such thing, as text
 REPLAY_CLAIM_TTL_S = 3600
 # every worker of every replica hears each published payload; copies of one are one dead letter in this window
 ONCE_TTL_S = 300
@@ -36,6 +36,13 @@ def writer_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _version(value: object) -> int | str | None:
+    """A version as an entry keeps it: an integer, or what the payload held, as text (a bool is not a version)."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    return str(value)[:MAX_FIELD_CHARS]
+
+
 @dataclass(slots=True)
 class DeadLetterEntry:
     """One dead letter. `reason` is a stable code (`not_json`, `unknown_agent`, `permanent_error`, …)."""
@@ -46,8 +53,8 @@ class DeadLetterEntry:
     raw: str | None = None
     raw_size: int | None = None
     agent_id: str | None = None
-    version: Any = None
-    change_type: Any = None
+    version: int | str | None = None
+    change_type: str | None = None
     attempts: int = 1
     first_failure_at: float = field(default_factory=time.time)
     last_failure_at: float = field(default_factory=time.time)
@@ -57,13 +64,37 @@ class DeadLetterEntry:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
-    def from_raw(cls, raw: bytes | str | None, **fields: Any) -> DeadLetterEntry:
-        """An entry keeping at most `MAX_RAW_CHARS` of the payload (decoded leniently) and its byte size."""
-        if raw is None:
-            return cls(**fields)
-        data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-        text = data[:MAX_RAW_CHARS].decode("utf-8", "backslashreplace")
-        return cls(raw=text, raw_size=len(data), **fields)
+    def build(
+        cls,
+        raw: bytes | str | None,
+        *,
+        reason: str,
+        error_class: str,
+        error_message: str,
+        agent_id: str | None = None,
+        version: object = None,
+        change_type: object = None,
+        attempts: int = 1,
+        replay_count: int = 0,
+    ) -> DeadLetterEntry:
+        """The one builder of entries: the payload kept as its head (`MAX_RAW_CHARS`, decoded leniently) and its
+        byte size; the version and change type as whatever could be read of them, coerced one way."""
+        text, size = None, None
+        if raw is not None:
+            data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+            text, size = data[:MAX_RAW_CHARS].decode("utf-8", "backslashreplace"), len(data)
+        return cls(
+            reason=reason,
+            error_class=error_class,
+            error_message=error_message,
+            raw=text,
+            raw_size=size,
+            agent_id=agent_id,
+            version=_version(version),
+            change_type=change_type[:MAX_FIELD_CHARS] if isinstance(change_type, str) else None,
+            attempts=attempts,
+            replay_count=replay_count,
+        )
 
     def to_json(self) -> str:
         payload = asdict(self)
@@ -82,13 +113,14 @@ class DeadLetterEntry:
         try:
             entry = cls.from_json(text)
         except (ValueError, TypeError, AttributeError) as exc:
-            return cls.from_raw(
+            described = cls.build(
                 text,
                 reason="unreadable_entry",
                 error_class=type(exc).__name__,
                 error_message="the list holds an item that is not a dead-letter entry",
-                id=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32],
-                dead_at=0.0,
+            )
+            return replace(
+                described, id=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32], dead_at=0.0
             )
         return entry
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import replace
 
 from config_sync_service.core import metrics
 from config_sync_service.core.backoff import backoff_delay
-from config_sync_service.core.config import Settings
 from config_sync_service.core.errors import classify
 from config_sync_service.core.logging import get_logger
 from config_sync_service.core.metrics import Event, Outcome
 from config_sync_service.db.session import SessionFactory
-from config_sync_service.mq.dead_letter import DeadLetterEntry, DeadLetterQueue, writer_id
+from config_sync_service.mq.dead_letter import DeadLetterQueue, writer_id
 from config_sync_service.pipecat_client.client import PipecatCloudClient
-from config_sync_service.processing.hints import Hint
+from config_sync_service.processing import dead_letters
+from config_sync_service.processing.config import EngineConfig
+from config_sync_service.processing.hints import Hint, PendingHints
 from config_sync_service.processing.operations import Operations
 from config_sync_service.processing.processor import Processor
 from config_sync_service.processing.queue import ShutDownError, WorkQueue
@@ -33,30 +33,27 @@ class SyncEngine:
     def __init__(
         self,
         *,
-        settings: Settings,
+        config: EngineConfig,
         sessions: SessionFactory,
         client: PipecatCloudClient,
         dead_letters: DeadLetterQueue,
     ) -> None:
-        self.settings = settings
+        self.config = config
         self.dlq = dead_letters
         self.stats = Stats()
         self.queue: WorkQueue[uuid.UUID] = WorkQueue()
-        self.hints: dict[uuid.UUID, Hint] = {}
-        self.budget = RetryBudget(rate_per_s=settings.retry_budget_per_s, burst=settings.retry_budget_burst)
+        self.hints = PendingHints()
         self.owner = f"{writer_id()}:{uuid.uuid4().hex[:6]}"
         self.processor = Processor(
-            settings=settings,
+            config=config.processor,
             sessions=sessions,
-            operations=Operations(client, secret_ready_timeout_s=settings.secret_set_ready_timeout_s),
+            operations=Operations(client, secret_ready_timeout_s=config.secret_set_ready_timeout_s),
             dead_letters=dead_letters,
-            budget=self.budget,
+            budget=RetryBudget(rate_per_s=config.retry_budget_per_s, burst=config.retry_budget_burst),
             stats=self.stats,
             owner=self.owner,
         )
-        self.reconciler = Reconciler(
-            sessions=sessions, enqueue=self.queue.add, interval_s=settings.reconcile_interval_s
-        )
+        self.reconciler = Reconciler(sessions=sessions, enqueue=self.queue.add, interval_s=config.reconcile_interval_s)
         self._workers: list[asyncio.Task[None]] = []
         self._reconciler_task: asyncio.Task[None] | None = None
 
@@ -68,50 +65,30 @@ class SyncEngine:
         if isinstance(parsed, Rejection):
             await self._reject(raw, parsed)
             return
-        if parsed.replay:
-            hint = Hint(parsed, raw, force=True, replay_count=parsed.replay_count, replay_id=parsed.replay_id)
-        else:
-            hint = Hint(parsed, raw)
-        self.submit(parsed.agent_id, hint)
+        self.submit(parsed.agent_id, Hint.of(parsed, raw))
 
-    def submit(self, agent_id: uuid.UUID, hint: Hint | None = None) -> None:
-        if hint is not None:
-            previous = self.hints.get(agent_id)
-            if previous is not None and previous.force and not hint.force:
-                hint = replace(hint, force=True, replay_count=previous.replay_count, replay_id=previous.replay_id)
-            self.hints[agent_id] = hint
+    def submit(self, agent_id: uuid.UUID, hint: Hint) -> None:
+        self.hints.add(agent_id, hint)
         self.queue.add(agent_id)
 
     async def _reject(self, raw: bytes, rejection: Rejection) -> None:
         self.stats.count(Outcome.INVALID)
+        entry = dead_letters.rejected(raw, rejection)
         log.warning(
             "message.rejected",
-            reason=rejection.reason.value,
+            reason=entry.reason,
             detail=rejection.detail,
-            agent_id=rejection.agent_id,
-            version=rejection.version if isinstance(rejection.version, int | str | None) else None,
-            change_type=rejection.change_type if isinstance(rejection.change_type, str) else None,
+            agent_id=entry.agent_id,
+            version=entry.version,
+            change_type=entry.change_type,
             size=len(raw),
         )
-        entry = DeadLetterEntry.from_raw(
-            raw,
-            reason=rejection.reason.value,
-            error_class="InvalidMessage",
-            error_message=rejection.detail,
-            agent_id=rejection.agent_id,
-            version=rejection.version if isinstance(rejection.version, int | str | None) else str(rejection.version),
-            change_type=rejection.change_type if isinstance(rejection.change_type, str) else None,
-        )
-        try:
-            pushed = await self.dlq.push(entry, once=raw)  # every worker got this payload: one dead letter
-            self.stats.count(Outcome.DEAD_LETTERED if pushed else Event.DEAD_LETTER_COPIES_SKIPPED)
-        except Exception as exc:  # Redis down: the rejection is logged above; nothing else is lost
-            log.error("dlq.push_failed", error=f"{type(exc).__name__}: {exc}")
+        await dead_letters.push(self.dlq, self.stats, entry, once=raw)  # every worker got this payload: one entry
 
     # --- workers -------------------------------------------------------------------------------------------
     def start(self) -> None:
         self._workers = [
-            asyncio.create_task(self._work(), name=f"sync-worker-{i}") for i in range(self.settings.max_concurrency)
+            asyncio.create_task(self._work(), name=f"sync-worker-{i}") for i in range(self.config.max_concurrency)
         ]
         self._reconciler_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
 
@@ -127,7 +104,7 @@ class SyncEngine:
                 agent_id = await self.queue.get()
             except ShutDownError:
                 return
-            hint = self.hints.pop(agent_id, None)
+            hint = self.hints.take(agent_id)
             started = time.monotonic()
             try:
                 result = await self.processor.process(agent_id, hint)
@@ -135,21 +112,22 @@ class SyncEngine:
                 self.stats.count(Event.PROCESSED)
                 failures = 0
                 if result.requeue_after is not None:
-                    if hint is not None and hint.replay_count:  # a replayed agent's next dead letter says so
-                        self.hints.setdefault(agent_id, replace(hint, force=False, replay_id=None))
+                    self.hints.keep_for_retry(agent_id, hint)
                     self.queue.add_after(agent_id, result.requeue_after)
             except Exception as exc:  # the database away (transient), or a bug: log, back off, try again later
                 failures += 1
-                verdict = classify(exc)
-                self.stats.count(Event.ERRORS)
-                self.stats.error(agent_id=str(agent_id), error_class=type(exc).__name__, message=str(exc)[:500])
-                log.exception("sync.crashed", agent_id=str(agent_id), kind=verdict.kind.value)
-                if hint is not None:
-                    self.hints.setdefault(agent_id, hint)
-                retry_in = backoff_delay(failures, base_s=CRASH_BASE_S, cap_s=CRASH_CAP_S, floor_s=verdict.floor_s)
-                self.queue.add_after(agent_id, retry_in)
+                self._crashed(agent_id, hint, exc, failures)
             finally:
                 self.queue.done(agent_id)
+
+    def _crashed(self, agent_id: uuid.UUID, hint: Hint, exc: Exception, failures: int) -> None:
+        verdict = classify(exc)
+        self.stats.count(Event.ERRORS)
+        self.stats.error(agent_id=str(agent_id), error_class=type(exc).__name__, message=str(exc)[:500])
+        log.error("sync.crashed", agent_id=str(agent_id), kind=verdict.kind.value, exc_info=exc)
+        self.hints.put_back(agent_id, hint)
+        retry_in = backoff_delay(failures, base_s=CRASH_BASE_S, cap_s=CRASH_CAP_S, floor_s=verdict.floor_s)
+        self.queue.add_after(agent_id, retry_in)
 
     async def stop(self, grace_s: float) -> None:
         """Stop handing out work, let in-flight syncs finish for up to `grace_s`, then cancel the rest."""

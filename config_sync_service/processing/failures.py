@@ -1,4 +1,4 @@
-"""What a failed sync leads to (DESIGN §5): the status write, when to try again, and whether to dead-letter.
+"""What a failed pass leads to (DESIGN §5): the status write, when to try again, and whether to dead-letter.
 
 The kind of the error is `core.errors.classify()`'s answer. transient → retry with capped backoff, never sooner
 than its floor (`Retry-After`); permanent → `ERROR_SYNC` and a dead letter; retries exhausted → the same.
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from config_sync_service.core.backoff import backoff_delay
-from config_sync_service.core.config import Settings
 from config_sync_service.core.errors import ClassifiedError, classify
 from config_sync_service.core.logging import scrub
 from config_sync_service.db.models import SyncStatus, utcnow
 from config_sync_service.pipecat_client.models import AgentStatus
+from config_sync_service.processing.config import RetryPolicy
 from config_sync_service.processing.retry_budget import RetryBudget
 
 
@@ -30,9 +30,23 @@ class DeploymentFailedError(ClassifiedError):
         self.reason = reason
 
 
+def deployment_failed(status: AgentStatus) -> DeploymentFailedError:
+    detail = "; ".join(status.errors) or f"revision phase {status.revision_phase}"
+    return DeploymentFailedError(
+        f"deployment {status.desired_deployment_id} failed: {detail}", reason="deployment_failed"
+    )
+
+
+def deployment_timed_out(status: AgentStatus, timeout_s: float) -> DeploymentFailedError:
+    return DeploymentFailedError(
+        f"deployment {status.desired_deployment_id} not ready after {timeout_s:.0f} s (phase {status.revision_phase})",
+        reason="deployment_timeout",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """The decision about one failed operation."""
+    """The decision about one failed pass."""
 
     error_class: str
     message: str
@@ -63,45 +77,22 @@ def decide(
     attempts_so_far: int,
     polling: bool,
     deprovisioning: bool,
-    settings: Settings,
+    retry: RetryPolicy,
+    poll_interval_s: float,
     budget: RetryBudget,
 ) -> Failure:
-    """Sort one error by what should happen next (its kind and floor are `classify()`'s answer)."""
-    error_class = type(exc).__name__
-    message = scrub(str(exc))[:2000]
-    attempts = attempts_so_far + 1
+    """Sort one error by what should happen next."""
+    error_class, message = type(exc).__name__, scrub(str(exc))[:2000]
     verdict = classify(exc)
-    transient, retry_after = verdict.transient, verdict.floor_s
-    if polling and transient:
+    if polling and verdict.transient:
         # the deployment itself is fine as far as we know: keep DEPLOYING and ask again later
-        poll_in = backoff_delay(
-            1, base_s=settings.deploy_poll_interval_s, cap_s=settings.retry_max_delay_s, floor_s=retry_after
-        )
+        poll_in = backoff_delay(1, base_s=poll_interval_s, cap_s=retry.max_delay_s, floor_s=verdict.floor_s)
         return Failure(error_class, message, attempts_so_far, True, poll_in, None, None)
-    delay: float | None = None
-    if transient:
-        delay = backoff_delay(
-            attempts, base_s=settings.retry_base_delay_s, cap_s=settings.retry_max_delay_s, floor_s=retry_after
-        )
-        delay = max(delay, budget.reserve())
-    reason: str | None = None
-    if not transient:
-        reason = exc.reason if isinstance(exc, ClassifiedError) else "permanent_error"
-    elif attempts == settings.retry_max_attempts:
-        reason = "retries_exhausted"
+    attempts = attempts_so_far + 1
     status = SyncStatus.ERROR_DEPROVISIONING if deprovisioning else SyncStatus.ERROR_SYNC
-    return Failure(error_class, message, attempts, transient, delay, status, reason)
-
-
-def deployment_failed(status: AgentStatus) -> DeploymentFailedError:
-    detail = "; ".join(status.errors) or f"revision phase {status.revision_phase}"
-    return DeploymentFailedError(
-        f"deployment {status.desired_deployment_id} failed: {detail}", reason="deployment_failed"
-    )
-
-
-def deployment_timed_out(status: AgentStatus, timeout_s: float) -> DeploymentFailedError:
-    return DeploymentFailedError(
-        f"deployment {status.desired_deployment_id} not ready after {timeout_s:.0f} s (phase {status.revision_phase})",
-        reason="deployment_timeout",
-    )
+    if not verdict.transient:
+        reason = exc.reason if isinstance(exc, ClassifiedError) else "permanent_error"
+        return Failure(error_class, message, attempts, False, None, status, reason)
+    delay = backoff_delay(attempts, base_s=retry.base_delay_s, cap_s=retry.max_delay_s, floor_s=verdict.floor_s)
+    exhausted = "retries_exhausted" if attempts == retry.max_attempts else None
+    return Failure(error_class, message, attempts, True, max(delay, budget.reserve()), status, exhausted)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config_sync_service.core.logging import get_logger
+from config_sync_service.db.models import Agent, AgentConfiguration
 from config_sync_service.pipecat_client.client import PipecatCloudClient
 from config_sync_service.pipecat_client.errors import (
     PipecatAlreadyExistsError,
@@ -15,6 +16,8 @@ from config_sync_service.pipecat_client.errors import (
     PipecatNotFoundError,
 )
 from config_sync_service.pipecat_client.models import AgentSpec, AgentStatus
+from config_sync_service.processing.config import ProcessorConfig
+from config_sync_service.schemas import agent_config
 from config_sync_service.schemas.agent_config import DeploymentConfig
 
 log = get_logger("config_sync.operations")
@@ -45,6 +48,26 @@ class Target:
     llm_context: dict[str, Any]
     default_image: str
     default_region: str | None
+
+    @classmethod
+    def of(cls, agent: Agent, config: AgentConfiguration, settings: ProcessorConfig) -> Target:
+        """The target of an agent's active configuration; `InvalidConfigurationError` if it cannot be deployed."""
+        return cls(
+            name=agent.pipecat_agent_name,
+            set_name=agent_config.secret_set_name(agent.pipecat_agent_name),
+            version=config.version,
+            deployment=agent_config.parse_deployment(config.deployment),
+            secret_values=agent_config.secret_set_values(
+                agent_id=str(agent.id),
+                version=config.version,
+                llm_context=config.llm_context,
+                shared=settings.shared_secrets,
+                own=config.secrets,
+            ),
+            llm_context=dict(config.llm_context),
+            default_image=settings.agent_image,
+            default_region=settings.agent_region,
+        )
 
     def spec(self) -> AgentSpec:
         d = self.deployment

@@ -14,9 +14,7 @@ async def test_push_is_newest_first_and_capped(redis: aioredis.Redis, test_names
     dlq = DeadLetterQueue(redis, key=test_names["dlq_key"], max_len=3)
     for n in range(5):
         await dlq.push(
-            DeadLetterEntry.from_raw(
-                f"payload-{n}".encode(), reason="not_json", error_class="X", error_message=f"bad {n}"
-            )
+            DeadLetterEntry.build(f"payload-{n}".encode(), reason="not_json", error_class="X", error_message=f"bad {n}")
         )
     assert await dlq.depth() == 3
     entries = await dlq.entries()
@@ -48,9 +46,7 @@ async def test_large_and_binary_payloads_are_kept_as_their_head(
 ) -> None:
     dlq = DeadLetterQueue(redis, key=test_names["dlq_key"], max_len=10)
     await dlq.push(
-        DeadLetterEntry.from_raw(
-            b"\xff" * 10 + b"x" * (1 << 20), reason="too_large", error_class="X", error_message="big"
-        )
+        DeadLetterEntry.build(b"\xff" * 10 + b"x" * (1 << 20), reason="too_large", error_class="X", error_message="big")
     )
     entry = (await dlq.entries())[0]
     assert entry.raw_size == 10 + (1 << 20)
@@ -77,7 +73,7 @@ async def test_copies_of_one_payload_are_one_dead_letter(redis: aioredis.Redis, 
     dlq = DeadLetterQueue(redis, key=test_names["dlq_key"], max_len=10)
 
     def bad(raw: bytes, reason: str = "not_json") -> DeadLetterEntry:
-        return DeadLetterEntry.from_raw(raw, reason=reason, error_class="InvalidMessage", error_message="bad")
+        return DeadLetterEntry.build(raw, reason=reason, error_class="InvalidMessage", error_message="bad")
 
     assert await dlq.push(bad(b"{nope"), once=b"{nope")
     assert not await dlq.push(bad(b"{nope"), once=b"{nope")  # another worker's copy
@@ -93,3 +89,18 @@ async def test_copies_of_one_payload_are_one_dead_letter(redis: aioredis.Redis, 
     markers = [key async for key in redis.scan_iter(match=f"{{{test_names['dlq_key']}}}:once:*")]
     assert len(markers) == 3
     assert all(0 < ttl <= ONCE_TTL_S for ttl in [await redis.ttl(key) for key in markers])
+
+
+def test_one_builder_coerces_version_and_change_type_one_way() -> None:
+    def built(version: object, change_type: object = None) -> tuple[object, object]:
+        entry = DeadLetterEntry.build(
+            b"{}", reason="wrong_type", error_class="X", error_message="x", version=version, change_type=change_type
+        )
+        return entry.version, entry.change_type
+
+    assert built(3, "FULL_SYNC") == (3, "FULL_SYNC")  # what a message held, as it held it
+    assert built(None) == (None, None)
+    assert built("2") == ("2", None)
+    assert built(True, 7) == ("True", None)  # a bool is no version; a change type that is no text is dropped
+    assert built([1, 2], {"x": 1}) == ("[1, 2]", None)
+    assert built("9" * 5000)[0] == "9" * 200  # kept short

@@ -1,0 +1,159 @@
+"""A pass's Pipecat calls (DESIGN §4), with no database connection held, and the result that will end it.
+
+The operation is the plan's; what a failure leads to is failures.decide's.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from config_sync_service.core.errors import ClassifiedError
+from config_sync_service.core.metrics import Outcome
+from config_sync_service.db.models import SyncStatus, utcnow
+from config_sync_service.pipecat_client.errors import PipecatNotFoundError
+from config_sync_service.processing import dead_letters, failures
+from config_sync_service.processing.config import ProcessorConfig
+from config_sync_service.processing.hints import Hint
+from config_sync_service.processing.operations import Operations
+from config_sync_service.processing.passes import Pass, Result, Write
+from config_sync_service.processing.plan import Action
+from config_sync_service.processing.retry_budget import RetryBudget
+from config_sync_service.processing.stats import Stats
+from config_sync_service.schemas import agent_config
+
+
+class Executor:
+    def __init__(self, *, operations: Operations, config: ProcessorConfig, budget: RetryBudget, stats: Stats) -> None:
+        self.ops = operations
+        self.config = config
+        self.budget = budget
+        self.stats = stats
+
+    async def run(self, current: Pass, hint: Hint) -> Result:
+        """Do the pass's operation on Pipecat; a failure Pipecat or the configuration explains becomes a result
+        (anything else is the engine's to back off from)."""
+        log, started = current.log(hint), time.monotonic()
+        polling = current.plan.action is Action.POLL  # every few seconds while DEPLOYING: debug until it ends
+        (log.debug if polling else log.info)("sync.started", status=current.agent.sync_status.value, force=hint.force)
+        try:
+            if current.invalid is not None:
+                raise current.invalid
+            result = await self._operation(current)
+        except ClassifiedError as exc:
+            return self._failed(current, exc, hint, started)
+        self.stats.count(result.outcome)
+        done = log.debug if polling and result.outcome is Outcome.DEPLOYING else log.info
+        done("sync.succeeded", outcome=result.outcome.value, duration_s=round(time.monotonic() - started, 3))
+        return result
+
+    async def _operation(self, current: Pass) -> Result:
+        action = current.plan.action
+        if action is Action.DEPROVISION:
+            return await self._deprovision(current)
+        if action is Action.POLL:
+            return await self._poll(current)
+        return await self._deploy(current)
+
+    async def _deploy(self, current: Pass) -> Result:
+        """PROVISION, or UPDATE (FULL_SYNC / CONTEXT_UPDATE): Pipecat accepts it, and the agent is DEPLOYING."""
+        plan, target = current.plan, current.target
+        assert target is not None
+        if plan.action is Action.PROVISION:
+            status = await self.ops.provision(target)
+        else:
+            status = await self.ops.update(target, push_context=plan.push_context)
+        deploying = Write.of(
+            plan,
+            SyncStatus.DEPLOYING,
+            pipecat_cloud_instance_id=status.desired_deployment_id or current.agent.pipecat_agent_name,
+            applied_deployment_hash=plan.deployment_hash,
+            applied_context_hash=plan.context_hash,
+            deploying_since=utcnow(),
+        )
+        return Result(Outcome.DEPLOYING, self.config.deploy_poll_interval_s, deploying)
+
+    async def _poll(self, current: Pass) -> Result:
+        agent, plan = current.agent, current.plan
+        try:
+            status = await self.ops.status(agent.pipecat_agent_name)
+        except PipecatNotFoundError:
+            return Result(Outcome.VANISHED, 0.0, Write.of(plan, SyncStatus.PENDING, pipecat_cloud_instance_id=None))
+        if status.has_failed:
+            raise failures.deployment_failed(status)
+        if status.is_deployed:
+            synced = Write.of(
+                plan,
+                SyncStatus.SYNCED,
+                synced=True,
+                error_message=None,
+                pipecat_cloud_instance_id=status.desired_deployment_id,
+            )
+            return Result(Outcome.APPLIED, write=synced)
+        if utcnow() - (agent.deploying_since or utcnow()) > timedelta(seconds=self.config.deploy_timeout_s):
+            raise failures.deployment_timed_out(status, self.config.deploy_timeout_s)
+        return Result(Outcome.DEPLOYING, self.config.deploy_poll_interval_s)
+
+    async def _deprovision(self, current: Pass) -> Result:
+        agent = current.agent
+        set_name = agent_config.secret_set_name(agent.pipecat_agent_name)
+        stopped = await self.ops.deprovision(name=agent.pipecat_agent_name, set_name=set_name)
+        current.log(Hint()).info("deprovision.sessions_stopped", sessions=stopped)
+        deleted = Write.of(
+            current.plan,
+            SyncStatus.DELETED,
+            error_message=None,
+            pipecat_cloud_instance_id=None,
+            applied_deployment_hash=None,
+            applied_context_hash=None,
+        )
+        return Result(Outcome.DELETED, write=deleted)
+
+    # --- failures ----------------------------------------------------------------------------------------------
+    def _failed(self, current: Pass, exc: ClassifiedError, hint: Hint, started: float) -> Result:
+        failure = self._decide(current, exc)
+        self._count(current, failure)
+        if failure.status is None:  # a poll to try again: the row stays DEPLOYING
+            return Result(Outcome.RETRY, failure.retry_in_s)
+        self._log(current, hint, failure, started)
+        return self._failure_result(current, hint, failure)
+
+    def _decide(self, current: Pass, exc: ClassifiedError) -> failures.Failure:
+        action = current.plan.action
+        return failures.decide(
+            exc,
+            attempts_so_far=current.agent.attempts,
+            polling=action is Action.POLL,
+            deprovisioning=action is Action.DEPROVISION,
+            retry=self.config.retry,
+            poll_interval_s=self.config.deploy_poll_interval_s,
+            budget=self.budget,
+        )
+
+    def _count(self, current: Pass, failure: failures.Failure) -> None:
+        self.stats.error(agent_id=str(current.agent.id), error_class=failure.error_class, message=failure.message)
+        if failure.transient:
+            self.stats.count(Outcome.RETRY)
+        if failure.status is not None:
+            self.stats.count(Outcome.FAILED)
+
+    def _log(self, current: Pass, hint: Hint, failure: failures.Failure, started: float) -> None:
+        current.log(hint).warning(
+            "sync.failed",
+            duration_s=round(time.monotonic() - started, 3),
+            error_class=failure.error_class,
+            error=failure.message,
+            attempts=failure.attempts,
+            transient=failure.transient,
+            retry_in_s=None if failure.retry_in_s is None else round(failure.retry_in_s, 2),
+        )
+
+    def _failure_result(self, current: Pass, hint: Hint, failure: failures.Failure) -> Result:
+        assert failure.status is not None
+        plan = current.plan
+        entry = None
+        if failure.dead_letter_reason is not None:
+            entry = dead_letters.failed(current.agent.id, plan.version, hint, failure)
+        write = Write(failure.status, plan.version, fields=failure.write_fields)
+        outcome = Outcome.RETRY if failure.transient else Outcome.FAILED
+        return Result(outcome, failure.retry_in_s, write, entry)

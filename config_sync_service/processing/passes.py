@@ -1,0 +1,64 @@
+"""The data one pass over an agent carries, frozen: the pass itself, the write that ends it, its result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from structlog.stdlib import BoundLogger
+
+from config_sync_service.core.logging import get_logger
+from config_sync_service.core.metrics import Outcome
+from config_sync_service.db.models import Agent, AgentConfiguration, SyncStatus
+from config_sync_service.mq.dead_letter import DeadLetterEntry
+from config_sync_service.processing.hints import Hint
+from config_sync_service.processing.operations import Target
+from config_sync_service.processing.plan import Plan
+from config_sync_service.schemas.agent_config import InvalidConfigurationError
+
+log = get_logger("config_sync.processor")
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """One look at the agent: what the claim (or a re-read) found, the plan, and what the Pipecat calls need."""
+
+    agent: Agent
+    config: AgentConfiguration | None
+    plan: Plan
+    number: int  # 1: the first pass of a claim
+    target: Target | None = None  # what a provision or an update deploys
+    invalid: InvalidConfigurationError | None = None  # or why the configuration cannot be deployed
+
+    def log(self, hint: Hint) -> BoundLogger:
+        change = hint.message.change_type.value if hint.message else None
+        return log.bind(
+            agent_id=str(self.agent.id), version=self.plan.version, change_type=change, action=self.plan.action.value
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One write of an agent's sync columns at `version` (a compare-and-set: crud.update_agent_sync_status)."""
+
+    status: SyncStatus
+    version: int
+    synced: bool = False
+    fields: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, plan: Plan, status: SyncStatus, *, synced: bool = False, **fields: object) -> Write:
+        defaults: dict[str, object] = {"next_retry_at": None}
+        if status in (SyncStatus.SYNCED, SyncStatus.DELETED, SyncStatus.DEPLOYING):
+            defaults |= {"attempts": 0, "error_class": None}
+        return cls(status, plan.version, synced, defaults | fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a pass came to: its outcome, when to look at the agent again (None: only when something changes), the
+    write that records it and a dead letter to push."""
+
+    outcome: Outcome
+    requeue_after: float | None = None
+    write: Write | None = None
+    dead_letter: DeadLetterEntry | None = None
