@@ -56,7 +56,7 @@ class Runtime:
             redis_url=settings.redis_url,
             channel=settings.updates_channel,
             on_payload=engine.handle_payload,
-            on_subscribed=engine.reconciler.request_sweep,
+            on_subscribed=engine.sweeper.request_sweep,
         )
         return cls(settings, db, sessions, redis, client, dead_letters, engine, listener)
 

@@ -100,7 +100,7 @@ async def running_daemon(settings: Settings) -> AsyncIterator[Daemon]:
     daemon = Daemon(app, server, task, port)
     try:
         await wait_until(lambda: _started(server, task), timeout=20, what="daemon start")
-        await asyncio.wait_for(daemon.runtime.engine.reconciler.first_sweep_done.wait(), timeout=20)
+        await asyncio.wait_for(daemon.runtime.engine.sweeper.first_sweep_done.wait(), timeout=20)
         await wait_until(_async(lambda: daemon.runtime.listener.subscribed), timeout=20, what="subscription")
         yield daemon
     finally:

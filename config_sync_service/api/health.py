@@ -40,7 +40,7 @@ async def _run_checks(runtime: RuntimeDep) -> dict[str, Any]:
         except Exception as exc:
             checks[name] = f"failed: {type(exc).__name__}"
     checks["subscription"] = "ok" if runtime.listener.subscribed else "failed: not subscribed"
-    checks["first_sweep"] = "ok" if runtime.engine.reconciler.first_sweep_done.is_set() else "failed: not yet"
+    checks["first_sweep"] = "ok" if runtime.engine.sweeper.first_sweep_done.is_set() else "failed: not yet"
     failing = [name for name, state in checks.items() if state != "ok"]
     return {"status": "ready" if not failing else "not_ready", "failing": failing, "checks": checks}
 

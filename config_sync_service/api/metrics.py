@@ -42,7 +42,7 @@ def refresh_process(runtime: Runtime) -> None:
     engine = runtime.engine
     metrics.QUEUE_DEPTH.set(len(engine.queue))
     metrics.IN_FLIGHT.set(engine.queue.in_flight)
-    metrics.LAST_SWEEP.set(engine.reconciler.last_sweep_at or runtime.started_at)
+    metrics.LAST_SWEEP.set(engine.sweeper.last_sweep_at or runtime.started_at)
 
 
 async def refresh_process_forever(runtime: Runtime) -> None:

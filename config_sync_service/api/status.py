@@ -38,7 +38,7 @@ async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.sessions() as s:
         by_status = await crud.count_agents_by_status(s)
         out_of_sync, oldest = await drift.list_out_of_sync_agents(s, limit=OLDEST_OUT_OF_SYNC)
-    reconciler = engine.reconciler
+    sweeper = engine.sweeper
     return {
         "version": __version__,
         "owner": engine.owner,
@@ -49,10 +49,10 @@ async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
         "dlq_depth": await runtime.dead_letters.depth(),
         "subscribed": runtime.listener.subscribed,
         "last_sweep": {
-            "at": reconciler.last_sweep_at,
-            "ago_s": None if reconciler.last_sweep_at is None else round(time.time() - reconciler.last_sweep_at, 1),
-            "queued": reconciler.last_sweep_queued,
-            "sweeps": reconciler.sweeps,
+            "at": sweeper.last_sweep_at,
+            "ago_s": None if sweeper.last_sweep_at is None else round(time.time() - sweeper.last_sweep_at, 1),
+            "queued": sweeper.last_sweep_queued,
+            "sweeps": sweeper.sweeps,
         },
         "pacing": {
             "next_slot_in_s": round(await runtime.client.pacer.next_slot_in(), 2),

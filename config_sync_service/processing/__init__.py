@@ -1,1 +1,1 @@
-"""The sync engine: per-agent queue, processor, reconciler."""
+"""The sync engine: intake, per-agent queue, processor (and the Pipecat calls it makes), sweeper."""

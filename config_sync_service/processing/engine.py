@@ -1,4 +1,4 @@
-"""The sync engine of one process: intake of payloads, the keyed queue, its workers, the reconciler."""
+"""The sync engine of one process: intake of payloads, the keyed queue, its workers, the sweeper."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from config_sync_service.processing.hints import Hint, PendingHints
 from config_sync_service.processing.operations import Operations
 from config_sync_service.processing.processor import Processor
 from config_sync_service.processing.queue import ShutDownError, WorkQueue
-from config_sync_service.processing.reconciler import Reconciler
 from config_sync_service.processing.retry_budget import RetryBudget
 from config_sync_service.processing.stats import Stats
+from config_sync_service.processing.sweeper import Sweeper
 from config_sync_service.schemas.messages import Rejection, parse_message
 
 log = get_logger("config_sync.engine")
@@ -53,9 +53,9 @@ class SyncEngine:
             stats=self.stats,
             owner=self.owner,
         )
-        self.reconciler = Reconciler(sessions=sessions, enqueue=self.queue.add, interval_s=config.reconcile_interval_s)
+        self.sweeper = Sweeper(sessions=sessions, enqueue=self.queue.add, interval_s=config.reconcile_interval_s)
         self._workers: list[asyncio.Task[None]] = []
-        self._reconciler_task: asyncio.Task[None] | None = None
+        self._sweeper_task: asyncio.Task[None] | None = None
 
     # --- intake --------------------------------------------------------------------------------------------
     async def handle_payload(self, raw: bytes) -> None:
@@ -90,12 +90,12 @@ class SyncEngine:
         self._workers = [
             asyncio.create_task(self._work(), name=f"sync-worker-{i}") for i in range(self.config.max_concurrency)
         ]
-        self._reconciler_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
+        self._sweeper_task = asyncio.create_task(self.sweeper.run(), name="sweeper")
 
     @property
     def alive(self) -> bool:
         running = [t for t in self._workers if not t.done()]
-        return bool(running) and self._reconciler_task is not None and not self._reconciler_task.done()
+        return bool(running) and self._sweeper_task is not None and not self._sweeper_task.done()
 
     async def _work(self) -> None:
         failures = 0
@@ -132,8 +132,8 @@ class SyncEngine:
     async def stop(self, grace_s: float) -> None:
         """Stop handing out work, let in-flight syncs finish for up to `grace_s`, then cancel the rest."""
         self.queue.shut_down()
-        if self._reconciler_task is not None:
-            self._reconciler_task.cancel()
+        if self._sweeper_task is not None:
+            self._sweeper_task.cancel()
         in_flight = self.queue.in_flight
         if self._workers:
             _, pending = await asyncio.wait(self._workers, timeout=grace_s)
@@ -141,5 +141,5 @@ class SyncEngine:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             log.info("engine.stopped", finished=in_flight - len(pending), cancelled=len(pending))
-        if self._reconciler_task is not None:
-            await asyncio.gather(self._reconciler_task, return_exceptions=True)
+        if self._sweeper_task is not None:
+            await asyncio.gather(self._sweeper_task, return_exceptions=True)

@@ -20,11 +20,11 @@ from config_sync_service.core.logging import get_logger
 from config_sync_service.db import drift
 from config_sync_service.db.session import SessionFactory
 
-log = get_logger("config_sync.reconciler")
+log = get_logger("config_sync.sweeper")
 SWEEP_BATCH = 5000
 
 
-class Reconciler:
+class Sweeper:
     def __init__(self, *, sessions: SessionFactory, enqueue: Callable[[uuid.UUID], None], interval_s: float) -> None:
         self.sessions = sessions
         self.enqueue = enqueue
