@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from config_sync_service.emulator.app import create_app
 from config_sync_service.emulator.config import EmulatorConfig
-from config_sync_service.emulator.routes import get_state
+from config_sync_service.emulator.deps import get_state
 from config_sync_service.emulator.state import EmulatorState, SecretSet, Service
 
 router = APIRouter(prefix="/_emulator/bench", tags=["benchmark"])

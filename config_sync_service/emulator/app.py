@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from config_sync_service.emulator import control, routes, routes_org
+from config_sync_service.emulator import control, routes_agents, routes_org, routes_secrets, routes_sessions
 from config_sync_service.emulator.config import EmulatorConfig
 from config_sync_service.emulator.faults import FaultInjector, RecordAndInject
 from config_sync_service.emulator.state import EmulatorState
@@ -22,8 +22,10 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     app.state.emulator = state
     app.state.injector = injector
     app.add_middleware(RecordAndInject, state=state, injector=injector)
-    app.include_router(routes.private)
-    app.include_router(routes.public)
+    app.include_router(routes_agents.private)
+    app.include_router(routes_secrets.private)
+    app.include_router(routes_sessions.private)
+    app.include_router(routes_sessions.public)
     app.include_router(routes_org.users)
     app.include_router(routes_org.org)
     app.include_router(control.router)

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from config_sync_service.emulator.config import Faults
+from config_sync_service.emulator.deps import get_state
 from config_sync_service.emulator.faults import FaultInjector
-from config_sync_service.emulator.routes import get_state
 from config_sync_service.emulator.state import EmulatorState
 
 router = APIRouter(prefix="/_emulator", tags=["emulator control"])

@@ -10,9 +10,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from config_sync_service.emulator import routes
+from config_sync_service.emulator import routes_agents, routes_secrets, routes_sessions
+from config_sync_service.emulator.deps import ApiError, get_state, state_of
 from config_sync_service.emulator.faults import key_type
-from config_sync_service.emulator.routes import ApiError, get_state, state_of
 from config_sync_service.emulator.state import EmulatorState
 
 ORG = "emulator-org"
@@ -52,12 +52,12 @@ async def properties(state: EmulatorState = Depends(get_state)) -> dict[str, Any
 
 @org.get("/regions")
 async def regions() -> dict[str, Any]:
-    return await routes.regions()
+    return await routes_secrets.regions()
 
 
 @org.get("/services")
 async def list_services(state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
-    listed = await routes.list_services(state, include_active=False)
+    listed = await routes_agents.list_services(state, include_active=False)
     return {
         "services": [
             {k: s[k] for k in ("name", "region", "id", "activeDeploymentId", "createdAt", "updatedAt")}
@@ -68,29 +68,29 @@ async def list_services(state: EmulatorState = Depends(get_state)) -> dict[str, 
 
 @org.post("/services")
 async def create_service(request: Request, state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
-    return await routes.create_service(request, state)
+    return await routes_agents.create_service(request, state)
 
 
 @org.put("/services")
 async def update_service(request: Request, state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
     body = await request.json()
-    return await routes.update_service(str(body.get("serviceName")), request, state)
+    return await routes_agents.update_service(str(body.get("serviceName")), request, state)
 
 
 @org.get("/services/{name}")
 async def get_service(name: str, state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
-    return {"body": await routes.get_service(name, state)}
+    return {"body": await routes_agents.get_service(name, state)}
 
 
 @org.delete("/services/{name}")
 async def delete_service(name: str, state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
-    return await routes.delete_service(name, state)
+    return await routes_agents.delete_service(name, state)
 
 
 @org.get("/services/{name}/deployments")
 async def deployments(name: str, state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
     with state.lock:
-        service = routes._service(state, name)
+        service = routes_agents.service_of(state, name)
         return {
             "deployments": [
                 {
@@ -106,7 +106,7 @@ async def deployments(name: str, state: EmulatorState = Depends(get_state)) -> d
 
 @org.get("/services/{name}/logs")
 async def logs(name: str, state: EmulatorState = Depends(get_state), limit: int = 100) -> dict[str, Any]:
-    return await routes.service_logs(name, state, limit=limit, offset=0)
+    return await routes_agents.service_logs(name, state, limit=limit, offset=0)
 
 
 @org.get("/services/{name}/sessions")
@@ -114,39 +114,39 @@ async def sessions(
     name: str, state: EmulatorState = Depends(get_state), end_state: str | None = Query(None, alias="endState")
 ) -> Any:
     status = "all" if end_state in (None, "all") else ("active" if end_state == "active" else "ended")
-    return await routes.list_sessions(name, state, status=status, limit=1000, offset=0)
+    return await routes_sessions.list_sessions(name, state, status=status, limit=1000, offset=0)
 
 
 @org.get("/services/{name}/sessions/{session_id}")
 async def session(name: str, session_id: str, state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
-    return await routes.get_session(name, session_id, state)
+    return await routes_sessions.get_session(name, session_id, state)
 
 
 @org.delete("/services/{name}/sessions/{session_id}")
 async def stop_session(name: str, session_id: str, state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
-    return await routes.stop_session(name, session_id, state)
+    return await routes_sessions.stop_session(name, session_id, state)
 
 
 @org.get("/secrets")
 async def list_secret_sets(state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
-    return await routes.list_secret_sets(state)
+    return await routes_secrets.list_secret_sets(state)
 
 
 @org.get("/secrets/{set_name}")
 async def get_secret_set(set_name: str, state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
-    return await routes.get_secret_set(set_name, state)
+    return await routes_secrets.get_secret_set(set_name, state)
 
 
 @org.put("/secrets/{set_name}", status_code=202)
 async def upsert_secret_set(set_name: str, request: Request, state: EmulatorState = Depends(get_state)) -> Any:
-    return await routes.upsert_secret_set(set_name, request, state)
+    return await routes_secrets.upsert_secret_set(set_name, request, state)
 
 
 @org.delete("/secrets/{set_name}")
 async def delete_secret_set(set_name: str, state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
-    return await routes.delete_secret_set(set_name, state)
+    return await routes_secrets.delete_secret_set(set_name, state)
 
 
 @org.delete("/secrets/{set_name}/{key}")
 async def delete_secret(set_name: str, key: str, state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
-    return await routes.delete_secret(set_name, key, state)
+    return await routes_secrets.delete_secret(set_name, key, state)
