@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import redis.asyncio as aioredis
 
 from bench.db import DEPLOYMENT, IMAGE, BenchDatabase, SeedAgent
 from bench.procs import Daemon, Emulator, RoleUsage, Sampler
 from bench.profile import Profiler
 from config_sync_service.emulator.config import DEFAULT_PRIVATE_KEY, DEFAULT_PUBLIC_KEY
+from config_sync_service.emulator.control_client import EmulatorControl
 from config_sync_service.schemas.messages import ChangeMessage, ChangeType
 
 
@@ -52,42 +52,23 @@ class Knobs:
     redis_url: str = "redis://127.0.0.1:6379/0"
 
 
-class EmulatorControl:
-    """The emulator's `/_emulator` controls, over HTTP (it runs in its own process)."""
+class BenchControl(EmulatorControl):
+    """The shared emulator control client, plus the benchmark's own controls (bench/emulator.py)."""
 
     def __init__(self, emulator: Emulator) -> None:
-        self.http = httpx.AsyncClient(base_url=emulator.url, timeout=60)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-    async def _ok(self, response: httpx.Response) -> Any:
-        response.raise_for_status()
-        return response.json()
-
-    async def reset(self) -> None:
-        await self._ok(await self.http.post("/_emulator/reset"))
-
-    async def faults(self, **faults: Any) -> None:
-        await self._ok(await self.http.put("/_emulator/faults", json=faults))
+        super().__init__(emulator.url, timeout_s=60)
 
     async def seed(self, names: list[str]) -> dict[str, str]:
-        ids: dict[str, str] = await self._ok(
-            await self.http.post("/_emulator/bench/seed", json={"agents": names, "image": IMAGE})
-        )
+        ids: dict[str, str] = await self._send("POST", "/_emulator/bench/seed", {"agents": names, "image": IMAGE})
         return ids
 
     async def summary(self, since: float) -> dict[str, Any]:
-        found: dict[str, Any] = await self._ok(await self.http.get("/_emulator/bench/summary", params={"since": since}))
+        found: dict[str, Any] = await self._get("/_emulator/bench/summary", since=since)
         return found
 
-    async def add_session(self, agent: str) -> str:
-        return str((await self._ok(await self.http.post("/_emulator/sessions", json={"agent": agent})))["sessionId"])
-
     async def received(self, session_id: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = await self._ok(
-            await self.http.get(f"/_emulator/bench/sessions/{session_id}/received")
-        )
+        """When each context update reached a session, and its version."""
+        found: list[dict[str, Any]] = await self._get(f"/_emulator/bench/sessions/{session_id}/received")
         return found
 
 
@@ -96,7 +77,7 @@ class Bench:
     knobs: Knobs
     db: BenchDatabase
     emulator: Emulator
-    control: EmulatorControl
+    control: BenchControl
     redis: aioredis.Redis
     sampler: Sampler
     log_dir: Path

@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 
 from bench import figures, report, scenarios
 from bench.db import BenchDatabase
-from bench.harness import ENGINE, SEQUENTIAL, Bench, EmulatorControl, Knobs, Mode
+from bench.harness import ENGINE, SEQUENTIAL, Bench, BenchControl, Knobs, Mode
 from bench.procs import ROOT, Emulator, RoleUsage, Sampler, kill_all
 from bench.profile import Profiler
 
@@ -134,7 +134,7 @@ async def run_all(args: argparse.Namespace, knobs: Knobs, sizes: Sizes, log_dir:
     db = BenchDatabase()
     redis = aioredis.Redis.from_url(knobs.redis_url)
     sampler = Sampler(database=db.name)
-    control: EmulatorControl | None = None
+    control: BenchControl | None = None
     b: Bench | None = None
     try:
         await db.create()
@@ -146,7 +146,7 @@ async def run_all(args: argparse.Namespace, knobs: Knobs, sizes: Sizes, log_dir:
         )
         sampler.emulator = emulator
         sampler.start()
-        control = EmulatorControl(emulator)
+        control = BenchControl(emulator)
         b = Bench(knobs, db, emulator, control, redis, sampler, log_dir, extra_env=dict(args.daemon_env))
         if args.py_spy:
             b.profiler = Profiler(args.py_spy, log_dir)

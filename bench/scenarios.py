@@ -89,7 +89,7 @@ async def throttled(b: Bench, *, agents: int, timeout_s: float) -> dict[str, Any
     ids = [a.id for a in fleet]
     # the daemon is told the API's limit, as an operator would configure it (PIPECAT_MAX_REQUESTS_PER_S)
     await b.restart_daemon({"PIPECAT_MAX_REQUESTS_PER_S": str(b.knobs.throttle_rate_per_s)})
-    await b.control.faults(latency_ms=b.knobs.throttle_latency_ms, rate_limit_per_s=b.knobs.throttle_rate_per_s)
+    await b.control.set_faults(latency_ms=b.knobs.throttle_latency_ms, rate_limit_per_s=b.knobs.throttle_rate_per_s)
     try:
         before, t0 = b.sampler.usage(), time.time()
         if b.mode.paced:
@@ -102,7 +102,7 @@ async def throttled(b: Bench, *, agents: int, timeout_s: float) -> dict[str, Any
             converged = await b.wait_converged(ids, 2, timeout_s=timeout_s)
         out = await _outcome(b, fleet, t0=t0, before=before, converged=converged)
     finally:
-        await b.control.faults()
+        await b.control.clear_faults()
         await b.restart_daemon({})
     knobs = b.knobs
     return {

@@ -150,7 +150,7 @@ def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
 
 @pytest.fixture
 async def control(emulator: EmulatorServer) -> AsyncIterator[EmulatorControl]:
-    async with EmulatorControl(emulator) as ctl:
+    async with EmulatorControl(emulator.url) as ctl:
         yield ctl
 
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,10 +24,12 @@ from config_sync_service.core.config import Settings
 from config_sync_service.db import crud
 from config_sync_service.db.models import Agent
 from config_sync_service.db.session import SessionFactory, transaction
+from config_sync_service.devtools.procs import free_port, kill_group
 from config_sync_service.runtime import Runtime
 from config_sync_service.schemas.messages import ChangeMessage, ChangeType
 
 T = TypeVar("T")
+__all__ = ["free_port", "kill_group"]  # the shared helpers, re-exported for the tests that import them from here
 
 DEPLOYMENT = {"image": "dailyco/pipecat-agent:1.0", "agent_profile": "agent-1x", "min_agents": 0, "max_agents": 2}
 CONTEXT = {"system_prompt": "You are a helpful agent.", "voice_id": "matthew", "tools": ["end_call"]}
@@ -50,12 +51,6 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_until(
@@ -234,11 +229,3 @@ def daemon_env(settings: Settings) -> dict[str, str]:
     for key, secret in settings.agent_secrets.items():
         env[f"AGENT_SECRET_{key}"] = secret.get_secret_value()
     return env
-
-
-def kill_group(proc: subprocess.Popen[bytes], sig: int = 9) -> None:
-    """Whatever happened: no process a test started (nor its children, e.g. gunicorn workers) outlives it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.schemas.messages import ChangeType
 from tests.emulator_control import EmulatorControl
-from tests.helpers import agent_row, daemon_env, free_port, make_agent, publish, wait_until
+from tests.helpers import agent_row, daemon_env, free_port, kill_group, make_agent, publish, wait_until
 
 
 async def test_sigterm_lets_the_in_flight_sync_finish(
@@ -69,9 +68,7 @@ async def test_sigterm_lets_the_in_flight_sync_finish(
         exit_code = await _wait_exit(proc, timeout=25)
         took = time.monotonic() - sent_at
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_group(proc)
     output = open(log_path).read()
     # uvicorn re-raises the signal it handled once shutdown is complete, so a clean exit reads as -SIGTERM
     assert exit_code in (0, -signal.SIGTERM), output[-3000:]

@@ -68,6 +68,24 @@ async def put_settings(body: dict[str, float], state: EmulatorState = Depends(ge
     return {"deploy_delay_s": state.config.deploy_delay_s, "secret_ready_delay_s": state.config.secret_ready_delay_s}
 
 
+@router.get("/agents/{name}")
+async def agent_details(name: str, state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
+    """An agent as `GET /v1/agents/{name}` shows it, without being recorded as a call."""
+    with state.lock:
+        service = state.services.get(name)
+        if service is None:
+            raise HTTPException(404, "no such agent")
+        details: dict[str, Any] = service.details(state.config.deploy_delay_s, len(state.active_sessions(name)))
+        return details
+
+
+@router.get("/sessions")
+async def active_sessions(agent: str, state: EmulatorState = Depends(get_state)) -> list[str]:
+    """The ids of an agent's active sessions."""
+    with state.lock:
+        return [s.id for s in state.active_sessions(agent)]
+
+
 @router.post("/sessions")
 async def add_session(body: dict[str, str], state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
     """Start an active session for an agent directly (as if a caller had connected)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import re
@@ -33,28 +32,15 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from config_sync_service.core.config import Settings
+from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
+from config_sync_service.emulator.server import EmulatorServer, dev_config
+from config_sync_service.schemas.messages import ChangeType
+from tests.helpers import agent_row, free_port, kill_group, make_agent, publish, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 GRACE_S = 12.0  # SHUTDOWN_GRACE_S for the daemon under test; gunicorn's graceful_timeout is this + 5
 WORKERS = 2
-
-
-def _not_ready_reason() -> str | None:
-    """Why the test cannot run yet (the daemon or the emulator is still being written), or None."""
-    try:
-        main = importlib.import_module("config_sync_service.main")
-        importlib.import_module("config_sync_service.emulator.server")
-    except ImportError as exc:
-        return f"config_sync_service.main or the emulator is not importable yet: {exc}"
-    lifespan = getattr(getattr(getattr(main, "app", None), "router", None), "lifespan_context", None)
-    if lifespan is None or type(lifespan).__name__ == "_DefaultLifespan":
-        return "config_sync_service.main:app has no lifespan yet (the daemon is not wired up)"
-    return None
-
-
-_reason = _not_ready_reason()
-pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
 
 
 def image_command() -> list[str]:
@@ -138,9 +124,6 @@ class SlowProxy:
 @pytest.fixture
 def emulator_proxy() -> Iterator[tuple[SlowProxy, dict[str, str]]]:
     """The emulator behind a SlowProxy, and the environment that points the daemon at the proxy."""
-    from config_sync_service.emulator.server import EmulatorServer, dev_config
-    from tests.helpers import free_port
-
     server = EmulatorServer(dev_config(deploy_delay_s=0.5), port=free_port())
     server.start()
     try:
@@ -198,10 +181,6 @@ async def test_gunicorn_serves_syncs_and_stops_gracefully(
     emulator_proxy: tuple[SlowProxy, dict[str, str]],
     tmp_path: Path,
 ) -> None:
-    from config_sync_service.db.models import SyncStatus
-    from config_sync_service.schemas.messages import ChangeType
-    from tests.helpers import agent_row, free_port, kill_group, make_agent, publish, wait_until
-
     proxy, pipecat_env = emulator_proxy
     port = free_port()
     log_path = tmp_path / "gunicorn.log"

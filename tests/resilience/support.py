@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import sqlalchemy as sa
 from config_sync_service.core.config import Settings
 from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.schemas.messages import ChangeType
-from tests.helpers import CONTEXT, DEPLOYMENT, daemon_env, free_port
+from tests.helpers import CONTEXT, DEPLOYMENT, daemon_env, free_port, kill_group
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "build" / "resilience"
@@ -90,12 +89,9 @@ class DaemonProcess:
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+            kill_group(self.proc, sig, timeout_s=30)
+            if self.proc.poll() is None:  # it ignored `sig`
+                kill_group(self.proc)
 
     def tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
