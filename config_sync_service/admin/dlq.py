@@ -86,10 +86,8 @@ async def list_entries(dlq: DeadLetterQueue, flt: Filter = Filter(), *, offset: 
     offset, limit = max(0, offset), max(0, limit)
     if flt.empty:  # a page straight from Redis
         total = await dlq.depth()
-        stored = await dlq.redis.lrange(dlq.key, offset, offset + limit - 1) if limit else []
-        texts = [s.decode("utf-8", "surrogateescape") if isinstance(s, bytes) else str(s) for s in stored]
-        listed = [Listed(offset + i, DeadLetterEntry.from_stored(t)) for i, t in enumerate(texts)]
-        return Page(total, total, offset, limit, listed)
+        entries = await dlq.entries(offset, offset + limit - 1) if limit else []
+        return Page(total, total, offset, limit, [Listed(offset + i, e) for i, e in enumerate(entries)])
     snapshot = await dlq.snapshot()
     now = time.time()
     matching = [Listed(i, e) for i, (_, e) in enumerate(snapshot) if flt.matches(e, now)]
@@ -100,11 +98,8 @@ async def show(dlq: DeadLetterQueue, ref: str) -> Listed | None:
     """One entry by index (`3`), by id, or by a unique prefix of at least 6 characters of its id."""
     ref = ref.strip()
     if ref.isdigit():
-        stored = await dlq.redis.lindex(dlq.key, int(ref))
-        if stored is None:
-            return None
-        text = stored.decode("utf-8", "surrogateescape") if isinstance(stored, bytes) else str(stored)
-        return Listed(int(ref), DeadLetterEntry.from_stored(text))
+        at = await dlq.entries(int(ref), int(ref))
+        return Listed(int(ref), at[0]) if at else None
     items = [Listed(index, entry) for index, (_, entry) in enumerate(await dlq.snapshot())]
     exact = [item for item in items if item.entry.id == ref]
     prefixed = [item for item in items if len(ref) >= 6 and item.entry.id.startswith(ref)]

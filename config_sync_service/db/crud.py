@@ -35,12 +35,6 @@ async def get_active_configuration(session: AsyncSession, *, agent_id: uuid.UUID
     return result.scalar_one_or_none()
 
 
-async def get_llm_context_data(session: AsyncSession, *, agent_id: uuid.UUID) -> dict[str, Any] | None:
-    """The active configuration's conversation context, or None when the agent has no active version."""
-    config = await get_active_configuration(session, agent_id=agent_id)
-    return None if config is None else dict(config.llm_context)
-
-
 async def create_agent(
     session: AsyncSession,
     *,

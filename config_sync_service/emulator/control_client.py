@@ -7,8 +7,6 @@ from typing import Any
 
 import httpx
 
-from config_sync_service.emulator.config import DEFAULT_PRIVATE_KEY
-
 
 class EmulatorControl:
     def __init__(self, url: str, *, timeout_s: float = 10.0) -> None:
@@ -87,7 +85,3 @@ class EmulatorControl:
 
     async def set_latency(self, op: str, *, seconds: float) -> None:
         await self.set_faults(op_latency_s={op: seconds})
-
-    @staticmethod
-    def private_headers() -> dict[str, str]:
-        return {"Authorization": f"Bearer {DEFAULT_PRIVATE_KEY}"}

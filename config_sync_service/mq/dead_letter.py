@@ -165,13 +165,15 @@ class DeadLetterQueue:
         return int(await self.redis.llen(self.key))
 
     async def entries(self, start: int = 0, stop: int = -1) -> list[DeadLetterEntry]:
-        """Entries from index `start` to `stop` inclusive (newest first); a snapshot of the list."""
-        raw = await self.redis.lrange(self.key, start, stop)
-        return [DeadLetterEntry.from_json(item) for item in raw]
+        """Entries from index `start` to `stop` inclusive (newest first), read at once."""
+        return [entry for _, entry in await self._read(start, stop)]
 
     async def snapshot(self) -> list[tuple[str, DeadLetterEntry]]:
         """Every entry with its stored text (newest first), read at once: what replay and purge walk."""
-        items = await self.redis.lrange(self.key, 0, -1)
+        return await self._read(0, -1)
+
+    async def _read(self, start: int, stop: int) -> list[tuple[str, DeadLetterEntry]]:
+        items = await self.redis.lrange(self.key, start, stop)
         texts = [i.decode("utf-8", "surrogateescape") if isinstance(i, bytes) else str(i) for i in items]
         return [(text, DeadLetterEntry.from_stored(text)) for text in texts]
 
@@ -196,10 +198,3 @@ class DeadLetterQueue:
         except Exception as exc:
             log.warning("dlq.replay_claim_failed", replay_id=replay_id, error=type(exc).__name__)
             return True
-
-    async def remove(self, entry_id: str) -> bool:
-        """Remove one entry by id (replay and purge use this, so concurrent pushes are never lost)."""
-        for raw in await self.redis.lrange(self.key, 0, -1):
-            if DeadLetterEntry.from_json(raw).id == entry_id:
-                return bool(await self.redis.lrem(self.key, 1, raw.decode() if isinstance(raw, bytes) else raw))
-        return False

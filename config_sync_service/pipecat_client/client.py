@@ -270,16 +270,5 @@ class PipecatCloudClient:
         )
         return data if isinstance(data, dict) else {"response": data}
 
-    async def start_session(
-        self, name: str, *, body: Any = None, create_daily_room: bool = False, transport: str | None = None
-    ) -> dict[str, Any]:
-        request: dict[str, Any] = {"createDailyRoom": create_daily_room}
-        if body is not None:
-            request["body"] = body
-        if transport is not None:
-            request["transport"] = transport
-        data = await self._request("startSession", "POST", f"/public/{name}/start", public=True, json=request)
-        return data if isinstance(data, dict) else {}
-
 
 __all__ = ["PipecatApiError", "PipecatCloudClient"]

@@ -28,7 +28,7 @@ async def test_round_trip(session: AsyncSession) -> None:
     assert config is not None
     assert (config.version, config.deployment, config.secrets) == (1, DEPLOYMENT, {"TENANT_TOKEN": "s3cr3t"})
     assert "s3cr3t" not in repr(config)
-    assert await crud.get_llm_context_data(session, agent_id=agent.id) == CONTEXT
+    assert config.llm_context == CONTEXT
 
     second = await crud.add_configuration(session, agent_id=agent.id, llm_context={"system_prompt": "v2"})
     await session.commit()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
@@ -61,7 +62,7 @@ def test_upgrade_downgrade_and_autogenerate_agree(new_database: Callable[[str], 
     assert {"sync_status", "desired_state"} <= catalog["types"]
     assert _diff(url) == []
 
-    migrate.downgrade(url)
+    command.downgrade(migrate.alembic_config(url), "base")
     catalog = asyncio.run(_catalog(dsn))
     assert catalog["tables"] == {"alembic_version"}
     assert not {"sync_status", "desired_state"} & catalog["types"]

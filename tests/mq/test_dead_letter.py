@@ -36,9 +36,11 @@ async def test_push_is_newest_first_and_capped(redis: aioredis.Redis, test_names
         "replay_count",
         "id",
     } <= stored.keys()
-    assert await dlq.remove(entries[1].id)
+    [(_, newest), (second, _), _] = await dlq.snapshot()
+    assert newest.raw == "payload-4"
+    assert await dlq.remove_stored([second]) == 1  # by its stored text: what replay and purge remove
     assert [e.raw for e in await dlq.entries()] == ["payload-4", "payload-2"]
-    assert not await dlq.remove("nope")
+    assert not await dlq.remove_stored(["nope"])
 
 
 async def test_large_and_binary_payloads_are_kept_as_their_head(

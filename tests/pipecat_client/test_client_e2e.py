@@ -102,7 +102,12 @@ async def test_sessions_and_context_updates(emulator: EmulatorServer, control: E
     async with client_for(emulator) as client:
         await provisioned(client)
         await wait_until(lambda: _deployed(client), what="deployment ready")
-        started = await client.start_session("client-test", body={"caller": "x"}, create_daily_room=True)
+        start = await client._http.post(  # what a caller's app does: config-sync never starts sessions
+            "/public/client-test/start",
+            json={"createDailyRoom": True, "body": {"caller": "x"}},
+            headers={"Authorization": f"Bearer {DEFAULT_PUBLIC_KEY}"},
+        )
+        started = start.json()
         assert started["sessionId"] and started["dailyRoom"]
         other = await control.add_session("client-test")
         sessions = await client.list_sessions("client-test", status="active")
@@ -157,7 +162,7 @@ async def test_error_classes_come_from_real_answers(emulator: EmulatorServer, co
         assert limited.value.retry_after == 1.0 and "Rate limit exceeded" in limited.value.message
     async with client_for(emulator, public_api_key=None) as no_public:
         with pytest.raises(PipecatAuthError, match="PIPECAT_PUBLIC_API_KEY is not configured"):
-            await no_public.start_session("x")
+            await no_public.send_context_update("x", "session", {})
 
 
 async def test_two_503s_then_success_takes_three_calls(emulator: EmulatorServer, control: EmulatorControl) -> None:
