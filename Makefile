@@ -38,9 +38,10 @@ run: install services  ## start the daemon with the built-in emulator and demo a
 	DATABASE_URL=$(DEV_DATABASE_URL) LOG_FORMAT=$${LOG_FORMAT:-console} LOG_LEVEL=$${LOG_LEVEL:-WARNING} \
 	  $(BIN)/config-sync dev
 
-lint: install  ## ruff
+lint: install  ## ruff, and lint-imports (the layers and contracts in pyproject.toml, docs/architecture.md)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install  ## ruff format + autofix
 	$(BIN)/ruff format .
