@@ -116,6 +116,9 @@ class ReplayReport:
 Progress = Callable[[ReplayReport], Awaitable[None] | None]
 
 
+Selected = list[tuple[int, str, DeadLetterEntry]]  # index in the list, stored text, entry
+
+
 async def replay(
     dlq: DeadLetterQueue,
     requeue: Requeue,
@@ -132,39 +135,9 @@ async def replay(
     snapshot = [(i, text, e) for i, (text, e) in enumerate(await dlq.snapshot()) if replay_all or flt.matches(e, 0)]
     snapshot.reverse()  # oldest first
     report = ReplayReport(total=len(snapshot), dry_run=dry_run)
-    by_agent: dict[uuid.UUID, list[tuple[int, str, DeadLetterEntry]]] = {}
-    for index, text, entry in snapshot:
-        agent = agent_uuid(entry)
-        if agent is None:
-            report.skipped.append(Listed(index, entry))
-            log.info("dlq.replay_skipped", entry_id=entry.id, reason=entry.reason, dry_run=dry_run)
-        else:
-            by_agent.setdefault(agent, []).append((index, text, entry))
     last_report = time.monotonic()
-    for agent, entries in by_agent.items():
-        replay_count = max(int(e.replay_count or 0) for _, _, e in entries) + 1
-        newest = entries[-1][2]
-        delivered = dry_run or await requeue(agent, replay_count=replay_count, entry=newest)
-        if not delivered:
-            report.undelivered += len(entries)
-            continue
-        if dry_run:
-            report.planned += [Listed(index, entry) for index, _, entry in entries]
-        else:
-            await dlq.remove_stored([text for _, text, _ in entries])
-        report.agents += 1
-        report.replayed += len(entries)
-        for _, _, entry in entries:
-            log.info(
-                "dlq.replayed",
-                entry_id=entry.id,
-                agent_id=str(agent),
-                version=entry.version,
-                change_type=entry.change_type,
-                reason=entry.reason,
-                replay_count=replay_count,
-                dry_run=dry_run,
-            )
+    for agent, entries in _by_agent(snapshot, report).items():
+        await _replay_agent(dlq, requeue, agent, entries, report)
         if progress is not None and time.monotonic() - last_report >= PROGRESS_EVERY_S:
             last_report = time.monotonic()
             await _call(progress, report)
@@ -179,6 +152,47 @@ async def replay(
         duration_s=round(time.monotonic() - report.started, 3),
     )
     return report
+
+
+def _by_agent(snapshot: Selected, report: ReplayReport) -> dict[uuid.UUID, Selected]:
+    """The selected entries grouped by agent; those without one are skipped (reported)."""
+    by_agent: dict[uuid.UUID, Selected] = {}
+    for index, text, entry in snapshot:
+        agent = agent_uuid(entry)
+        if agent is None:
+            report.skipped.append(Listed(index, entry))
+            log.info("dlq.replay_skipped", entry_id=entry.id, reason=entry.reason, dry_run=report.dry_run)
+        else:
+            by_agent.setdefault(agent, []).append((index, text, entry))
+    return by_agent
+
+
+async def _replay_agent(
+    dlq: DeadLetterQueue, requeue: Requeue, agent: uuid.UUID, entries: Selected, report: ReplayReport
+) -> None:
+    """Hand the agent on once for all its entries; remove them once it was (a dry run only notes them)."""
+    replay_count = max(int(e.replay_count or 0) for _, _, e in entries) + 1
+    newest = entries[-1][2]
+    if not (report.dry_run or await requeue(agent, replay_count=replay_count, entry=newest)):
+        report.undelivered += len(entries)
+        return
+    if report.dry_run:
+        report.planned += [Listed(index, entry) for index, _, entry in entries]
+    else:
+        await dlq.remove_stored([text for _, text, _ in entries])
+    report.agents += 1
+    report.replayed += len(entries)
+    for _, _, entry in entries:
+        log.info(
+            "dlq.replayed",
+            entry_id=entry.id,
+            agent_id=str(agent),
+            version=entry.version,
+            change_type=entry.change_type,
+            reason=entry.reason,
+            replay_count=replay_count,
+            dry_run=report.dry_run,
+        )
 
 
 async def _call(progress: Progress, report: ReplayReport) -> None:

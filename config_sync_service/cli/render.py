@@ -50,20 +50,24 @@ def _short(text: str | None, width: int) -> str:
 
 def render_status(data: dict[str, Any], *, url: str) -> str:
     """`config-sync status`: agents per status, the oldest out-of-sync agents, queue, dead letters, sweep."""
-    lines = [
+    header = (
         f"config-sync {data.get('version')} at {url}: up {ago(data.get('uptime_s'))}, "
-        f"{'subscribed' if data.get('subscribed') else 'NOT subscribed'} (process {data.get('owner')})",
-        "",
-        "Agents by sync status",
-    ]
+        f"{'subscribed' if data.get('subscribed') else 'NOT subscribed'} (process {data.get('owner')})"
+    )
+    return "\n".join([header, "", *_agents(data), "", *_process(data), "", *_out_of_sync(data)])
+
+
+def _agents(data: dict[str, Any]) -> list[str]:
     by_status: dict[str, int] = data.get("agents_by_status", {})
     known = [s.value for s in SyncStatus if s.value in by_status]
     rows = [(name, by_status[name]) for name in known + sorted(set(by_status) - set(known))]
     rows.append(("total", sum(by_status.values())))
-    lines += table(("STATUS", "AGENTS"), rows)
+    return ["Agents by sync status", *table(("STATUS", "AGENTS"), rows)]
+
+
+def _process(data: dict[str, Any]) -> list[str]:
     queue, sweep, pacing = data.get("queue", {}), data.get("last_sweep", {}), data.get("pacing", {})
-    lines += [
-        "",
+    lines = [
         f"Queue:        {queue.get('depth', 0)} waiting, {queue.get('in_flight', 0)} in flight, "
         f"{queue.get('scheduled', 0)} scheduled (this process)",
         f"Dead letters: {data.get('dlq_depth', 0)}",
@@ -81,9 +85,13 @@ def render_status(data: dict[str, Any], *, url: str) -> str:
             f"Last error:   {when(last.get('at'))} agent {last.get('agent_id')} {last.get('error_class')}: "
             f"{_short(last.get('message'), 100)}"
         )
+    return lines
+
+
+def _out_of_sync(data: dict[str, Any]) -> list[str]:
     out = data.get("out_of_sync", {})
     oldest = out.get("oldest", [])
-    lines += ["", f"Out of sync: {out.get('count', 0)} agent(s)" + (", oldest first" if oldest else "")]
+    lines = [f"Out of sync: {out.get('count', 0)} agent(s)" + (", oldest first" if oldest else "")]
     if oldest:
         lines += table(
             ("AGENT", "NAME", "STATUS", "ACTIVE", "SYNCED", "FOR", "LAST ERROR"),
@@ -100,7 +108,7 @@ def render_status(data: dict[str, Any], *, url: str) -> str:
                 for a in oldest
             ],
         )
-    return "\n".join(lines)
+    return lines
 
 
 def render_page(page: Page) -> str:

@@ -57,6 +57,32 @@ class Service:
                 return deployment
         return None
 
+    def _deployment(self, desired: Deployment) -> dict[str, Any]:
+        scaling = self.spec.get("autoScaling") or {}
+        return {
+            "id": desired.id,
+            "serviceId": self.name,
+            "createdAt": iso(desired.created_wall),
+            "updatedAt": iso(desired.created_wall),
+            "manifest": {
+                "apiVersion": "pipecatcloud.daily.co/v1",
+                "kind": "PCService",
+                "metadata": {"name": self.name, "namespace": "org-emulator"},
+                "spec": {
+                    "dailyNodeType": "arm",
+                    "image": desired.image,
+                    "autoScaling": {
+                        "minReplicas": scaling.get("minAgents", 0),
+                        "maxReplicas": scaling.get("maxAgents", 50),
+                    },
+                    "imagePullSecretName": self.spec.get("imagePullSecretSet"),
+                    "envFromSecretNames": [self.spec["secretSet"]] if self.spec.get("secretSet") else [],
+                    "krispModels": {"enabled": False},
+                    "maxSessionDurationSeconds": self.spec.get("maxSessionDuration"),
+                },
+            },
+        }
+
     def details(self, delay: float, active_sessions: int) -> dict[str, Any]:
         desired = self.deployments[-1]
         phase = self.phase(desired, delay)
@@ -78,41 +104,8 @@ class Service:
             "activeSessionCount": active_sessions,
             "agentProfile": self.spec.get("agentProfile", "agent-1x"),
             "krispViva": {"audioFilter": (self.spec.get("krispViva") or {}).get("audioFilter")},
-            "deployment": {
-                "id": desired.id,
-                "serviceId": self.name,
-                "createdAt": iso(desired.created_wall),
-                "updatedAt": iso(desired.created_wall),
-                "manifest": {
-                    "apiVersion": "pipecatcloud.daily.co/v1",
-                    "kind": "PCService",
-                    "metadata": {"name": self.name, "namespace": "org-emulator"},
-                    "spec": {
-                        "dailyNodeType": "arm",
-                        "image": desired.image,
-                        "autoScaling": {
-                            "minReplicas": scaling.get("minAgents", 0),
-                            "maxReplicas": scaling.get("maxAgents", 50),
-                        },
-                        "imagePullSecretName": self.spec.get("imagePullSecretSet"),
-                        "envFromSecretNames": [self.spec["secretSet"]] if self.spec.get("secretSet") else [],
-                        "krispModels": {"enabled": False},
-                        "maxSessionDurationSeconds": self.spec.get("maxSessionDuration"),
-                    },
-                },
-            },
-            "currentRevision": {
-                "deploymentID": desired.id,
-                "phase": phase,
-                "readyReplicas": 1 if ready else 0,
-                "phaseStartedAt": iso(desired.created_wall),
-                "health": {
-                    "ready": ready,
-                    "state": "running" if ready else "waiting",
-                    "restartCount": 0,
-                    "replicasStarted": 1 if ready else 0,
-                },
-            },
+            "deployment": self._deployment(desired),
+            "currentRevision": _revision(desired.id, desired.created_wall, phase),
             "previousRevision": None,
         }
         if phase == "Failed":
@@ -121,6 +114,22 @@ class Service:
             ]
             body["currentRevision"]["health"] |= {"state": "waiting", "reason": "ImagePullBackOff"}
         return body
+
+
+def _revision(deployment_id: str, started_wall: float, phase: str) -> dict[str, Any]:
+    ready = phase == "Active"
+    return {
+        "deploymentID": deployment_id,
+        "phase": phase,
+        "readyReplicas": 1 if ready else 0,
+        "phaseStartedAt": iso(started_wall),
+        "health": {
+            "ready": ready,
+            "state": "running" if ready else "waiting",
+            "restartCount": 0,
+            "replicasStarted": 1 if ready else 0,
+        },
+    }
 
 
 @dataclass
