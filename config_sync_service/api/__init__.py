@@ -1,1 +1,1 @@
-"""HTTP surface: probes, status, metrics, operator endpoints."""
+"""HTTP surface: the app, probes, status, metrics, operator endpoints."""

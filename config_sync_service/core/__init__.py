@@ -1,1 +1,1 @@
-"""Process-wide pieces: settings and logging."""
+"""The lowest layer: settings, logging, metric instruments, the error classification, backoff."""

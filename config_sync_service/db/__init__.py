@@ -1,1 +1,1 @@
-"""Postgres: models, engine and sessions, queries, migrations."""
+"""Postgres: models and tables, engine and sessions, queries (crud), the claim, "out of sync" (drift), migrations."""

@@ -1,1 +1,1 @@
-"""Redis: the change listener and the dead-letter list."""
+"""Redis: the change listener, the publisher of changes, the dead-letter list."""

@@ -1,1 +1,1 @@
-"""Wire formats: the change message."""
+"""Wire and stored formats: the change message, and what an agent configuration means for Pipecat Cloud."""
