@@ -1,0 +1,36 @@
+"""The whole configuration document an agent has in Postgres, and the `AGENT_CONFIG` envelope its bot reads."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from agent_schema.deployment import DeploymentConfig
+from agent_schema.fields import StrictModel
+from agent_schema.llm_context import LLMContextConfig
+from agent_schema.secrets import Secrets
+
+
+class AgentConfigDocument(StrictModel):
+    """An agent's configuration: `{deployment, llm_context, secrets}`, one row of `agent_configurations`.
+
+    Unknown keys and wrong JSON types are errors everywhere. One rule is checked by config-sync and the bot but
+    cannot be expressed in JSON Schema: `deployment.max_agents` must be at least `deployment.min_agents`."""
+
+    deployment: DeploymentConfig = Field(
+        default_factory=DeploymentConfig, description="How Pipecat Cloud runs the agent."
+    )
+    llm_context: LLMContextConfig = Field(description="What the agent says and knows; required.")
+    secrets: Secrets = Field(
+        default_factory=dict,
+        description='The agent\'s own secrets: `{KEY: "value"}`, given to the bot as environment variables '
+        "(they override config-sync's shared `AGENT_SECRET_*`). Keys: A-Z, 0-9 and _, not starting with a "
+        "digit, at most 64 characters; `AGENT_CONFIG` is reserved. Values: strings of at most 65,536 characters.",
+    )
+
+
+class AgentConfigEnvelope(StrictModel):
+    """`AGENT_CONFIG`: what config-sync writes into the agent's secret set and the bot reads at every session."""
+
+    agent_id: str = Field(min_length=1, description="The agent's id in Postgres.")
+    version: int = Field(ge=1, description="The configuration version this is.")
+    llm_context: LLMContextConfig = Field(description="The version's `llm_context`.")
