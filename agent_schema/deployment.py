@@ -28,26 +28,29 @@ class DeploymentConfig(StrictModel):
     """How Pipecat Cloud runs the agent. Every field is optional: absent, Pipecat Cloud's default applies."""
 
     image: Image | None = Field(
-        None, description="The bot image, with a tag or digest. Absent: config-sync's `AGENT_IMAGE` is deployed."
+        None,
+        description="The bot image, with a tag or a digest (`repo/image:1.0`, `repo/image@sha256:…`). Absent: "
+        "config-sync deploys its `AGENT_IMAGE`.",
     )
     agent_profile: Profile | None = Field(
         None,
-        description="Size of each agent instance: `agent-1x` (0.5 vCPU, 1 GB), `agent-2x`, `agent-3x`, or an "
-        "enterprise organisation's own profile.",
+        description="Size of each instance: `agent-1x` (0.5 vCPU, 1 GB), `agent-2x` (1 vCPU, 2 GB), `agent-3x` "
+        "(1.5 vCPU, 3 GB), or an enterprise organisation's own profile (a-z, 0-9, `-`).",
     )
-    min_agents: int | None = Field(None, ge=0, le=50, description="Instances kept warm (0 to 50).")
-    max_agents: int | None = Field(None, ge=1, le=50, description="Most instances at once (1 to 50, >= min_agents).")
+    min_agents: int | None = Field(None, ge=0, le=50, description="Instances kept warm.")
+    max_agents: int | None = Field(None, ge=1, le=50, description="Most instances at once; at least `min_agents`.")
     region: Region | None = Field(
-        None, description="Pipecat Cloud region, e.g. `us-west`; taken into account when the agent is created."
+        None,
+        description="Pipecat Cloud region code (a-z, 0-9, `-`), e.g. `us-west`; applies when the agent is created.",
     )
     krisp_viva_audio_filter: Literal["tel", "pro"] | None = Field(
-        None, description="Krisp VIVA noise filter: `tel` (telephone audio) or `pro` (wide band); absent: off."
+        None, description="Krisp VIVA noise filter: `tel` for telephone audio, `pro` for wide band; absent: off."
     )
     max_session_duration: int | None = Field(
-        None, ge=60, le=14400, description="Longest session in seconds (60 to 14400; Pipecat Cloud's default 7200)."
+        None, ge=60, le=14400, description="Longest session, in seconds; absent: Pipecat Cloud's 7200."
     )
     image_pull_secret_set: SecretSetName | None = Field(
-        None, description="Pipecat Cloud image pull secret set, for a private registry."
+        None, description="Image pull secret set for a private registry (3 to 63 of a-z, 0-9, `-`, `.`)."
     )
 
     @field_validator("max_agents")

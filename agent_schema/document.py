@@ -17,14 +17,16 @@ class AgentConfigDocument(StrictModel):
     cannot be expressed in JSON Schema: `deployment.max_agents` must be at least `deployment.min_agents`."""
 
     deployment: DeploymentConfig = Field(
-        default_factory=DeploymentConfig, description="How Pipecat Cloud runs the agent."
+        default_factory=DeploymentConfig,
+        json_schema_extra={"default": {}},
+        description="How Pipecat Cloud runs the agent; absent: every field's default.",
     )
-    llm_context: LLMContextConfig = Field(description="What the agent says and knows; required.")
+    llm_context: LLMContextConfig = Field(description="What the agent says and knows.")
     secrets: Secrets = Field(
-        default_factory=dict,
-        description='The agent\'s own secrets: `{KEY: "value"}`, given to the bot as environment variables '
-        "(they override config-sync's shared `AGENT_SECRET_*`). Keys: A-Z, 0-9 and _, not starting with a "
-        "digit, at most 64 characters; `AGENT_CONFIG` is reserved. Values: strings of at most 65,536 characters.",
+        {},
+        description="The agent's own secrets, given to its bot as environment variables; they override "
+        "config-sync's shared `AGENT_SECRET_*`. Keys: A-Z, 0-9 and `_`, not starting with a digit, at most 64 "
+        "characters; `AGENT_CONFIG` is reserved (config-sync writes it). Values: strings.",
     )
 
 

@@ -56,15 +56,14 @@ def voices_of(model: str) -> tuple[str, ...]:
 class KnowledgeSnippet(StrictModel):
     """A piece of reference knowledge added to the system instruction."""
 
-    title: str = Field(min_length=1, max_length=200, description="Heading of the snippet (1 to 200 characters).")
-    content: str = Field(min_length=1, max_length=20_000, description="The text (1 to 20,000 characters).")
+    title: str = Field(min_length=1, max_length=200, description="Heading of the snippet.")
+    content: str = Field(min_length=1, max_length=20_000, description="The text.")
 
 
 class LLMContextConfig(StrictModel):
-    """What the agent says and knows. `voice_id` must be a voice of `model`: the first-generation model
-    (`amazon.nova-sonic-v1:0`) has 11 voices, every later one the 16 of Nova 2 Sonic."""
+    """What the agent says and knows."""
 
-    # the same rule for JSON Schema readers: the voices of the first-generation model, else Nova 2's
+    # `voice_id` must be a voice of `model`; the same rule for JSON Schema readers
     model_config = ConfigDict(
         json_schema_extra={
             "if": {"properties": {"model": {"const": NOVA_SONIC_V1}}, "required": ["model"]},
@@ -73,32 +72,39 @@ class LLMContextConfig(StrictModel):
         }
     )
 
-    system_prompt: Prompt = Field(description="The agent's instructions (at most 50,000 characters); required.")
+    system_prompt: Prompt = Field(description="The agent's instructions; must not be blank.")
     greeting: str | None = Field(
         None, max_length=2_000, description="What the agent says first; absent: a short greeting of its own."
     )
     model: str = Field(DEFAULT_MODEL, min_length=1, max_length=200, description="Amazon Bedrock Nova Sonic model id.")
-    voice_id: Voice = Field("matthew", description="Nova Sonic voice; must be one the model has.")
+    voice_id: Voice = Field(
+        "matthew",
+        description=f"Nova Sonic voice, one the model has: `{NOVA_SONIC_V1}` lacks "
+        + ", ".join(f"`{v}`" for v in NOVA_2_VOICES if v not in NOVA_1_VOICES)
+        + "; later models lack "
+        + ", ".join(f"`{v}`" for v in NOVA_1_VOICES if v not in NOVA_2_VOICES)
+        + ".",
+    )
     endpointing_sensitivity: Literal["LOW", "MEDIUM", "HIGH"] | None = Field(
-        None, description="How soon Nova Sonic takes a pause as the end of the caller's turn (Nova 2 models)."
+        None, description="How soon a pause ends the caller's turn (Nova 2 models); absent: the model's default."
     )
     tools: list[Tool] = Field(
-        default_factory=list,
-        description="Tools the agent may use; `transfer_call` is offered only on phone calls with a `transfer_number`.",
+        default=[],
+        description="Tools the agent may use; `transfer_call` is offered only on phone calls, with a "
+        "`transfer_number`.",
     )
     knowledge_base: list[KnowledgeSnippet] = Field(
-        default_factory=list, max_length=100, description="Reference knowledge (at most 100 snippets)."
+        default=[], max_length=100, description="Reference knowledge, added to the instructions."
     )
     guardrails: list[Annotated[str, Field(min_length=1, max_length=2_000)]] = Field(
-        default_factory=list,
-        max_length=50,
-        description="Rules the agent must always follow (at most 50, each 1 to 2,000 characters).",
+        default=[], max_length=50, description="Rules the agent must always follow, added to the instructions."
     )
     transfer_number: TransferTarget | None = Field(
-        None, description="Where `transfer_call` sends the caller: an E.164 number or a `sip:` URI."
+        None,
+        description="Where `transfer_call` sends the caller: an E.164 number (`+15551234567`) or a `sip:` URI.",
     )
     allowed_overrides: list[Override] = Field(
-        default_factory=list,
+        default=[],
         description="Session-body keys a call may set: `greeting` replaces the greeting, `caller_name` and "
         "`language` are told to the agent.",
     )
