@@ -6,12 +6,13 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
+from loguru import logger
 from pipecat.runner.types import WebSocketRunnerArguments
 
 from agent_bot import context_api
@@ -154,3 +155,14 @@ def twilio_media(chunks: int, byte: int = 0x7F) -> list[str]:
         )
         for i in range(chunks)
     ]
+
+
+@contextlib.contextmanager
+def logged(level: str) -> Iterator[list[str]]:
+    """The bot's log messages at `level` and above while the block runs."""
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message)), level=level, format="{message}")
+    try:
+        yield lines
+    finally:
+        logger.remove(sink)

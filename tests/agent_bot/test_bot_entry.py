@@ -4,15 +4,12 @@ config-sync, and the Daily transport."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
 import websockets
-from loguru import logger
 from pipecat.runner.types import DailyRunnerArguments
 from pipecat.services.aws.nova_sonic.session_continuation import SessionContinuationParams
 from pipecat.transports.daily.transport import DailyTransport
@@ -21,17 +18,7 @@ from agent_bot.bot import BotDeps, daily_transport
 from agent_bot.config import parse_agent_config
 from agent_bot.tools import CallState, WeatherClient, build_tools
 from tests.agent_bot.fake_nova import FakeNovaSonic
-from tests.agent_bot.support import AGENT_CONTEXT, CALL_SID, STREAM_SID, agent_env, bot_app, serve, twilio_start
-
-
-@contextlib.contextmanager
-def errors(level: str = "ERROR") -> Iterator[list[str]]:
-    lines: list[str] = []
-    sink = logger.add(lambda message: lines.append(str(message)), level=level, format="{message}")
-    try:
-        yield lines
-    finally:
-        logger.remove(sink)
+from tests.agent_bot.support import AGENT_CONTEXT, CALL_SID, STREAM_SID, agent_env, bot_app, logged, serve, twilio_start
 
 
 async def closed_by_bot(ws: websockets.ClientConnection, messages: list[str]) -> bool:
@@ -58,7 +45,7 @@ async def closed_by_bot(ws: websockets.ClientConnection, messages: list[str]) ->
 )
 async def test_a_session_that_cannot_start_says_why_in_one_line(environ: dict[str, str], says: str) -> None:
     nova = FakeNovaSonic()
-    with errors() as lines:
+    with logged("ERROR") as lines:
         deps = BotDeps(environ=environ, llm_class=nova.llm_class())
         async with serve(bot_app(deps)) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
             assert await closed_by_bot(ws, twilio_start())  # the platform closes the call's stream
@@ -75,7 +62,7 @@ async def test_a_configuration_from_a_newer_config_sync_runs_and_says_once_what_
         llm_class=nova.llm_class(),
         session_continuation=SessionContinuationParams(enabled=False),
     )
-    with errors("WARNING") as lines:
+    with logged("WARNING") as lines:
         async with serve(bot_app(deps)) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
             for message in twilio_start():
                 await ws.send(message)
@@ -93,7 +80,7 @@ async def test_a_configuration_from_a_newer_config_sync_runs_and_says_once_what_
 
 
 async def test_a_websocket_that_is_not_twilio_is_refused() -> None:
-    with errors() as lines:
+    with logged("ERROR") as lines:
         async with serve(bot_app(BotDeps(environ=agent_env()))) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
             assert await closed_by_bot(ws, [json.dumps({"hello": "I am a browser"}), json.dumps({"not": "Twilio"})])
     assert [line.split(":")[0] for line in lines] == ["session refused"]

@@ -3,14 +3,11 @@ limited, and fields from a newer config-sync ignored with one warning each."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from loguru import logger
 
 from agent_bot.config import (
     AgentConfigError,
@@ -21,38 +18,18 @@ from agent_bot.config import (
     parse_context,
     system_instruction,
 )
+from tests.agent_bot.support import logged
+from tests.agent_schema.cases import EVERYTHING
 
 FULL: dict[str, Any] = {
     "agent_id": "8c7e6f1a-0000-4000-8000-000000000001",
     "version": 7,
-    "llm_context": {
-        "system_prompt": "You are the Acme support agent.",
-        "greeting": "Hello from Acme!",
-        "voice_id": "amy",
-        "tools": ["get_current_weather", "end_call", "transfer_call"],
-        "knowledge_base": [{"title": "Hours", "content": "9 to 5"}],
-        "guardrails": ["No refunds over the phone."],
-        "transfer_number": "sip:desk@pbx.example.com",
-        "webhooks": {"on_end": "https://example.com/hook"},
-        "model": "amazon.nova-2-sonic-v1:0",
-        "endpointing_sensitivity": "HIGH",
-        "allowed_overrides": ["caller_name"],
-    },
+    "llm_context": EVERYTHING["llm_context"],
 }
 
 
 def with_context(**changes: Any) -> dict[str, Any]:
     return FULL | {"llm_context": FULL["llm_context"] | changes}
-
-
-@contextlib.contextmanager
-def warnings() -> Iterator[list[str]]:
-    lines: list[str] = []
-    sink = logger.add(lambda message: lines.append(str(message)), level="WARNING", format="{message}")
-    try:
-        yield lines
-    finally:
-        logger.remove(sink)
 
 
 def test_every_field_is_parsed() -> None:
@@ -61,15 +38,16 @@ def test_every_field_is_parsed() -> None:
     assert (config.agent_id, config.version) == (FULL["agent_id"], 7)
     assert (ctx.greeting, ctx.voice_id, ctx.model, ctx.endpointing_sensitivity) == (
         "Hello from Acme!",
-        "amy",
+        "olivia",
         "amazon.nova-2-sonic-v1:0",
         "HIGH",
     )
     assert offered_tools(ctx) == ["get_current_weather", "end_call", "transfer_call"]
-    assert ctx.transfer_number == "sip:desk@pbx.example.com" and ctx.webhooks == {"on_end": "https://example.com/hook"}
-    instruction = system_instruction(ctx, {"caller_name": "Ada"})
+    assert ctx.transfer_number == "+15555550100" and ctx.webhooks == {"on_end": "https://example.com/hook"}
+    assert ctx.allowed_overrides == ["caller_name", "language", "greeting"]
+    instruction = system_instruction(ctx, {"caller_name": "Ada", "greeting": "Ahoy!"})
     assert "No refunds over the phone." in instruction and "## Hours\n9 to 5" in instruction
-    assert instruction.endswith("About this call: caller name: Ada.")
+    assert instruction.endswith("About this call: caller name: Ada.")  # the greeting is not a fact
 
 
 def test_transfer_is_only_offered_with_a_target() -> None:
@@ -131,7 +109,7 @@ def test_missing_or_broken_agent_config() -> None:
 def test_fields_from_a_newer_config_sync_are_ignored_and_reported_once() -> None:
     new = f"enable_recording_{uuid.uuid4().hex[:8]}"  # once per process: a name no other test has reported
     newer = FULL | {"written_by": "config-sync 2.0", "llm_context": FULL["llm_context"] | {new: True}}
-    with warnings() as lines:
+    with logged("WARNING") as lines:
         config = parse_agent_config(newer)
         assert parse_agent_config(newer) == config == parse_agent_config(FULL)  # the known fields, all of them
         assert parse_context(newer["llm_context"]) == config.llm_context
