@@ -7,14 +7,14 @@ from pydantic import Field
 from agent_schema.deployment import DeploymentConfig
 from agent_schema.fields import StrictModel
 from agent_schema.llm_context import LLMContextConfig
-from agent_schema.secrets import Secrets
+from agent_schema.secrets import KEY_RULE, Secrets
 
 
 class AgentConfigDocument(StrictModel):
     """An agent's configuration: `{deployment, llm_context, secrets}`, one row of `agent_configurations`.
 
-    Unknown keys and wrong JSON types are errors everywhere. One rule is checked by config-sync and the bot but
-    cannot be expressed in JSON Schema: `deployment.max_agents` must be at least `deployment.min_agents`."""
+    Unknown keys and wrong JSON types are errors everywhere. One rule of the models cannot be expressed in JSON
+    Schema, so only they check it: `deployment.max_agents` must be at least `deployment.min_agents`."""
 
     deployment: DeploymentConfig = Field(
         default_factory=DeploymentConfig,
@@ -25,8 +25,8 @@ class AgentConfigDocument(StrictModel):
     secrets: Secrets = Field(
         {},
         description="The agent's own secrets, given to its bot as environment variables; they override "
-        "config-sync's shared `AGENT_SECRET_*`. Keys: A-Z, 0-9 and `_`, not starting with a digit, at most 64 "
-        "characters; `AGENT_CONFIG` is reserved (config-sync writes it). Values: strings.",
+        f"config-sync's shared `AGENT_SECRET_*`. Each key {KEY_RULE}; `AGENT_CONFIG` is reserved (config-sync "
+        "writes it). Values are strings.",
     )
 
 
