@@ -127,9 +127,11 @@ def test_a_required_operator_token_that_is_missing_stops_start_up(token: str | N
     )
 
 
-def test_the_operator_token_is_optional_unless_required() -> None:
-    assert load_settings(database_url=DSN).require_operator_token is False
-    assert load_settings(database_url=DSN).operator_token is None
+def test_the_operator_token_is_optional_unless_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPERATOR_TOKEN", raising=False)
+    monkeypatch.delenv("REQUIRE_OPERATOR_TOKEN", raising=False)
+    defaults = load_settings(database_url=DSN, _env_file=None)
+    assert defaults.require_operator_token is False and defaults.operator_token is None
     settings = load_settings(database_url=DSN, require_operator_token=True, operator_token="op-token-xyz")
     assert settings.operator_token is not None and settings.operator_token.get_secret_value() == "op-token-xyz"
 

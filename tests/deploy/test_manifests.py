@@ -212,7 +212,10 @@ def test_images(rendered: dict[str, list[Obj]], overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_settings_come_from_the_configmap_and_the_named_secret(rendered: dict[str, list[Obj]], overlay: str) -> None:
+def test_settings_come_from_the_configmap_and_the_named_secret(
+    rendered: dict[str, list[Obj]], overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REQUIRE_OPERATOR_TOKEN", raising=False)  # only the ConfigMap decides here
     objects = rendered[overlay]
     data = configmap_data(objects)
     configmap_name = one(objects, "ConfigMap")["metadata"]["name"]
@@ -235,7 +238,7 @@ def test_settings_come_from_the_configmap_and_the_named_secret(rendered: dict[st
     assert settings.require_operator_token is (overlay != "dev")  # staging and prod never run open
     if settings.require_operator_token:
         with pytest.raises(SettingsError, match=r"^config-sync: setting OPERATOR_TOKEN is required when"):
-            load_settings(database_url=database_url, agent_secrets={}, **from_configmap)
+            load_settings(database_url=database_url, agent_secrets={}, operator_token=None, **from_configmap)
     assert settings.log_format == "json"
     assert settings.log_level == ("DEBUG" if overlay == "dev" else "INFO")
     assert settings.shutdown_grace_s == 25
