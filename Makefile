@@ -78,7 +78,7 @@ bot-dev: install  ## run the agent bot locally with pipecat's runner (TRANSPORT=
 bot-twilio: install  ## the local Twilio webhook server (POST /incoming-call, /media-stream) on :7860
 	$(BIN)/uvicorn agent_bot.server:app --host 127.0.0.1 --port 7860
 
-bot-requirements: install  ## regenerate agent_bot/requirements.txt from the locked versions
+bot-requirements: install  ## regenerate agent_bot/requirements.txt (locked versions and file hashes) from poetry.lock
 	$(BIN)/python scripts/bot-requirements.py
 
 config-reference: install  ## regenerate README's agent-configuration reference from agent_schema

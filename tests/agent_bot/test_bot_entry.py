@@ -3,7 +3,6 @@ config-sync, and the Daily transport."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 
@@ -18,18 +17,17 @@ from agent_bot.bot import BotDeps, daily_transport
 from agent_bot.config import parse_agent_config
 from agent_bot.tools import CallState, WeatherClient, build_tools
 from tests.agent_bot.fake_nova import FakeNovaSonic
-from tests.agent_bot.support import AGENT_CONTEXT, CALL_SID, STREAM_SID, agent_env, bot_app, logged, serve, twilio_start
-
-
-async def closed_by_bot(ws: websockets.ClientConnection, messages: list[str]) -> bool:
-    """Send `messages` and wait (5 s at most) for the other side to close the socket."""
-    try:
-        for message in messages:
-            await ws.send(message)
-        await asyncio.wait_for(ws.recv(), 5)
-    except websockets.ConnectionClosed:
-        return True
-    return False
+from tests.agent_bot.support import (
+    AGENT_CONTEXT,
+    CALL_SID,
+    STREAM_SID,
+    agent_env,
+    bot_app,
+    closed_by_bot,
+    log_lines,
+    serve,
+    twilio_start,
+)
 
 
 @pytest.mark.parametrize(
@@ -45,7 +43,7 @@ async def closed_by_bot(ws: websockets.ClientConnection, messages: list[str]) ->
 )
 async def test_a_session_that_cannot_start_says_why_in_one_line(environ: dict[str, str], says: str) -> None:
     nova = FakeNovaSonic()
-    with logged("ERROR") as lines:
+    with log_lines("ERROR") as lines:
         deps = BotDeps(environ=environ, llm_class=nova.llm_class())
         async with serve(bot_app(deps)) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
             assert await closed_by_bot(ws, twilio_start())  # the platform closes the call's stream
@@ -62,7 +60,7 @@ async def test_a_configuration_from_a_newer_config_sync_runs_and_says_once_what_
         llm_class=nova.llm_class(),
         session_continuation=SessionContinuationParams(enabled=False),
     )
-    with logged("WARNING") as lines:
+    with log_lines("WARNING") as lines:
         async with serve(bot_app(deps)) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
             for message in twilio_start():
                 await ws.send(message)
@@ -80,7 +78,7 @@ async def test_a_configuration_from_a_newer_config_sync_runs_and_says_once_what_
 
 
 async def test_a_websocket_that_is_not_twilio_is_refused() -> None:
-    with logged("ERROR") as lines:
+    with log_lines("ERROR") as lines:
         async with serve(bot_app(BotDeps(environ=agent_env()))) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
             assert await closed_by_bot(ws, [json.dumps({"hello": "I am a browser"}), json.dumps({"not": "Twilio"})])
     assert [line.split(":")[0] for line in lines] == ["session refused"]
@@ -92,3 +90,18 @@ def test_daily_sessions_run_on_daily_without_the_phone_only_transfer() -> None:
     context = parse_agent_config({"agent_id": "a", "version": 1, "llm_context": AGENT_CONTEXT}).llm_context
     schemas, handlers = build_tools(context, CallState(channel="daily"), WeatherClient())
     assert sorted(s.name for s in schemas) == sorted(handlers) == ["end_call", "get_current_weather"]
+
+
+@pytest.mark.parametrize(
+    "call_sid",
+    ["../../AC00000000000000000000000000000666/Calls/CA00000000000000000000000000000001", "CA1", "CA" + "g" * 32],
+)
+async def test_a_stream_whose_call_sid_is_not_twilios_is_refused(call_sid: str) -> None:
+    """The Pipecat Cloud path (`/ws`): the call sid later goes into Twilio REST URLs, so its form is checked first."""
+    nova = FakeNovaSonic()
+    with log_lines("ERROR") as lines:
+        deps = BotDeps(environ=agent_env(), llm_class=nova.llm_class())
+        async with serve(bot_app(deps)) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
+            assert await closed_by_bot(ws, twilio_start(call_sid=call_sid))
+    assert lines == ["session refused: the stream's callSid is not a Twilio call sid (CA + 32 hex digits)"]
+    assert nova.streams == []

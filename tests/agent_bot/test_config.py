@@ -18,7 +18,7 @@ from agent_bot.config import (
     parse_context,
     system_instruction,
 )
-from tests.agent_bot.support import logged
+from tests.agent_bot.support import log_lines
 from tests.agent_schema.cases import EVERYTHING
 
 FULL: dict[str, Any] = {
@@ -109,7 +109,7 @@ def test_missing_or_broken_agent_config() -> None:
 def test_fields_from_a_newer_config_sync_are_ignored_and_reported_once() -> None:
     new = f"enable_recording_{uuid.uuid4().hex[:8]}"  # once per process: a name no other test has reported
     newer = FULL | {"written_by": "config-sync 2.0", "llm_context": FULL["llm_context"] | {new: True}}
-    with logged("WARNING") as lines:
+    with log_lines("WARNING") as lines:
         config = parse_agent_config(newer)
         assert parse_agent_config(newer) == config == parse_agent_config(FULL)  # the known fields, all of them
         assert parse_context(newer["llm_context"]) == config.llm_context
