@@ -6,9 +6,16 @@
 # `requires-python = ">=3.12,<3.13"`, poetry.lock is resolved for 3.12, and a venv built on 3.12 cannot run
 # on 3.11), so both stages use python:3.12-slim. Both stages must share the base: the venv's interpreter
 # is a symlink to the base image's /usr/local/bin/python3.12.
+#
+# The base is pinned by digest (a tag moves; a digest is the bytes), the digest of the tag's multi-arch index, so
+# amd64 and arm64 builds each get their own image from it: python:3.12-slim = 3.12.15-slim-trixie as published in
+# October 2026. Docker Hub is not reachable where this was written; the digest is the one public Dockerfiles and
+# lockfiles pinned for python:3.12-slim / 3.12.15-slim from early October 2026 on (Dependabot-managed pins among
+# them). Refresh it on purpose, in both FROM lines, with what the registry says now:
+#   docker buildx imagetools inspect python:3.12-slim --format '{{json .Manifest.Digest}}'
 
 # ---- builder: the locked runtime dependencies and the package, into /app/.venv ------------------------------
-FROM python:3.12-slim AS builder
+FROM python:3.12-slim@sha256:05cda9777409a9c3ffddd94a4c476b79f0769a0b4857f0c7ed9226b6800b0d6f AS builder
 
 ARG POETRY_VERSION=2.5.1
 ENV PIP_NO_CACHE_DIR=1 \
@@ -27,15 +34,17 @@ COPY pyproject.toml poetry.lock README.md ./
 RUN /opt/poetry/bin/poetry install --only main --no-root --no-directory --compile \
     && rm -rf /tmp/poetry-cache
 
-# Then the package itself, as a wheel (a real install, not an editable link into /app), and a smoke test:
-# the whole app imports with the main dependencies alone (-I: from the venv, not from the source tree).
+# Then the packages themselves (the daemon and agent_schema, the configuration schema it shares with the bot
+# image), as a wheel (a real install, not an editable link into /app), and a smoke test: the whole app and the
+# schema import with the main dependencies alone (-I: from the venv, not from the source tree).
 COPY config_sync_service ./config_sync_service
+COPY agent_schema ./agent_schema
 RUN /opt/poetry/bin/poetry build --format wheel --output /tmp/dist \
     && python -m pip --python /app/.venv/bin/python install --no-deps --compile /tmp/dist/*.whl \
-    && /app/.venv/bin/python -I -c "import config_sync_service.main"
+    && /app/.venv/bin/python -I -c "import config_sync_service.main, agent_schema"
 
 # ---- runtime: the venv and the gunicorn config; no Poetry, no compilers, non-root --------------------------
-FROM python:3.12-slim AS runtime
+FROM python:3.12-slim@sha256:05cda9777409a9c3ffddd94a4c476b79f0769a0b4857f0c7ed9226b6800b0d6f AS runtime
 
 ARG VERSION=0.1.0
 ARG SOURCE=https://github.com/your-org/config-sync

@@ -13,7 +13,7 @@ export POETRY_NO_INTERACTION := 1
 DEV_DB ?= config_sync_dev
 DEV_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/$(DEV_DB)
 
-.PHONY: help install services run test lint format typecheck pytest k8s-check soak bench bot-dev bot-twilio bot-requirements clean
+.PHONY: help install services run test lint format typecheck pytest k8s-check soak bench bot-dev bot-twilio bot-requirements config-reference clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -79,8 +79,11 @@ bot-dev: install  ## run the agent bot locally with pipecat's runner (TRANSPORT=
 bot-twilio: install  ## the local Twilio webhook server (POST /incoming-call, /media-stream) on :7860
 	$(BIN)/uvicorn agent_bot.server:app --host 127.0.0.1 --port 7860
 
-bot-requirements: install  ## regenerate agent_bot/requirements.txt from the locked versions
+bot-requirements: install  ## regenerate agent_bot/requirements.txt (locked versions and file hashes) from poetry.lock
 	$(BIN)/python scripts/bot-requirements.py
+
+config-reference: install  ## regenerate README's agent-configuration reference from agent_schema
+	$(BIN)/python scripts/config-reference.py
 
 clean:  ## remove the virtual environments
 	rm -rf $(VENV) $(TOOLS) $(LINT_VENV)

@@ -18,7 +18,7 @@ from pipecat.transports.base_transport import BaseTransport
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 
 from agent_bot import context_api
-from agent_bot.callctl import TwilioCallControl
+from agent_bot.callctl import NOT_A_CALL_SID, TwilioCallControl, is_call_sid
 from agent_bot.config import AgentConfigError, call_overrides, load_agent_config
 from agent_bot.llm import AgentNovaSonic, make_llm
 from agent_bot.session import AgentSession
@@ -109,6 +109,9 @@ async def _twilio(runner_args: WebSocketRunnerArguments, deps: BotDeps) -> tuple
         return None
     if transport_type != "twilio":
         logger.error(f"session refused: websocket transport {transport_type!r} is not a Twilio media stream")
+        return None
+    if not is_call_sid(call_data["call_id"]):  # it goes into Twilio REST URLs: never a caller's choice
+        logger.error(f"session refused: the stream's callSid is {NOT_A_CALL_SID}")
         return None
     env = deps.environ
     account_sid, auth_token = env.get("TWILIO_ACCOUNT_SID", ""), env.get("TWILIO_AUTH_TOKEN", "")

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import httpx
+
+CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")  # Twilio's form of a call's sid
+NOT_A_CALL_SID = "not a Twilio call sid (CA + 32 hex digits)"
+
+
+def is_call_sid(value: object) -> bool:
+    """True for a Twilio call sid. Call sids come from the media stream's start message and go into REST URLs
+    sent with the account's credentials, so anything else (`../`, `?`, another account's path) is refused."""
+    return isinstance(value, str) and CALL_SID.fullmatch(value) is not None
 
 
 class TwilioCallControl:
@@ -20,7 +31,10 @@ class TwilioCallControl:
         return f"TwilioCallControl(account_sid={self.account_sid!r}, base_url={self.base_url!r})"
 
     async def _update_call(self, call_sid: str, data: dict[str, str]) -> None:
-        url = f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Calls/{call_sid}.json"
+        if not is_call_sid(call_sid):
+            raise ValueError(NOT_A_CALL_SID)
+        account, call = quote(self.account_sid, safe=""), quote(call_sid, safe="")  # path segments, whatever happens
+        url = f"{self.base_url}/2010-04-01/Accounts/{account}/Calls/{call}.json"
         async with httpx.AsyncClient(timeout=self.timeout_s) as http:
             response = await http.post(url, data=data, auth=self._auth)
             response.raise_for_status()

@@ -10,7 +10,8 @@ import os
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import AnyUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyUrl, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -127,8 +128,15 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = Field(
         "json", description="LOG_FORMAT: `json` lines, or `console` for development."
     )
+    # declared before OPERATOR_TOKEN: that field's validator reads it
+    require_operator_token: bool = Field(
+        False,
+        description="REQUIRE_OPERATOR_TOKEN: refuse to start without OPERATOR_TOKEN (staging and prod set it).",
+    )
     operator_token: SecretStr | None = Field(
-        None, description="OPERATOR_TOKEN: bearer token for /status and the operator endpoints."
+        None,
+        validate_default=True,
+        description="OPERATOR_TOKEN: bearer token for /status and the operator endpoints; empty counts as unset.",
     )
     agent_secrets: dict[str, SecretStr] = Field(
         default_factory=dict,
@@ -151,6 +159,16 @@ class Settings(BaseSettings):
     def _redis_dsn(cls, value: str) -> str:
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a Redis URL such as redis://host:6379/0")
+        return value
+
+    @field_validator("operator_token")
+    @classmethod
+    def _operator_token_when_required(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if info.data.get("require_operator_token") and (value is None or not value.get_secret_value().strip()):
+            raise PydanticCustomError(
+                "required_when",
+                "required when REQUIRE_OPERATOR_TOKEN is true (it protects /status and the operator endpoints)",
+            )
         return value
 
     @field_validator("agent_image")
@@ -197,7 +215,8 @@ def load_settings(**overrides: object) -> Settings:
         error = exc.errors()[0]
         variable = "_".join(str(p) for p in error["loc"]).upper() or "settings"
         message = str(error["msg"]).removeprefix("Value error, ")
-        problem = "is required" if error["type"] == "missing" else f"is invalid: {message}"
+        problems = {"missing": "is required", "required_when": f"is {message}"}  # required_when: "required when …"
+        problem = problems.get(error["type"], f"is invalid: {message}")
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         raise SettingsError(f"config-sync: setting {variable} {problem}{more}") from None
 

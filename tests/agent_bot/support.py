@@ -6,12 +6,14 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import uvicorn
+import websockets
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
+from loguru import logger
 from pipecat.runner.types import WebSocketRunnerArguments
 
 from agent_bot import context_api
@@ -42,6 +44,28 @@ def agent_env(context: dict[str, Any] | None = None, /, **extra: str) -> dict[st
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": "twilio-token",
     } | extra
+
+
+@contextlib.contextmanager
+def log_lines(level: str = "DEBUG") -> Iterator[list[str]]:
+    """The bot's log messages (loguru) at `level` and above, while the block runs."""
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message).rstrip("\n")), level=level, format="{message}")
+    try:
+        yield lines
+    finally:
+        logger.remove(sink)
+
+
+async def closed_by_bot(ws: websockets.ClientConnection, messages: list[str]) -> bool:
+    """Send `messages` and wait (5 s at most) for the other side to close the socket."""
+    try:
+        for message in messages:
+            await ws.send(message)
+        await asyncio.wait_for(ws.recv(), 5)
+    except websockets.ConnectionClosed:
+        return True
+    return False
 
 
 @contextlib.asynccontextmanager
@@ -120,7 +144,7 @@ def bot_app(deps: BotDeps, session_id: str = "session-1") -> FastAPI:
     return app
 
 
-def twilio_start(custom: dict[str, str] | None = None) -> list[str]:
+def twilio_start(custom: dict[str, str] | None = None, call_sid: str = CALL_SID) -> list[str]:
     return [
         json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
         json.dumps(
@@ -131,7 +155,7 @@ def twilio_start(custom: dict[str, str] | None = None) -> list[str]:
                 "start": {
                     "streamSid": STREAM_SID,
                     "accountSid": ACCOUNT_SID,
-                    "callSid": CALL_SID,
+                    "callSid": call_sid,
                     "tracks": ["inbound"],
                     "customParameters": custom or {},
                     "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},

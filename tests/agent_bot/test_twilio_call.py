@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import websockets
-from loguru import logger
 from pipecat.services.aws.nova_sonic.session_continuation import SessionContinuationParams
 
 from agent_bot.bot import BotDeps
@@ -22,6 +19,7 @@ from tests.agent_bot.support import (
     STREAM_SID,
     agent_env,
     bot_app,
+    log_lines,
     serve,
     twilio_media,
     twilio_rest,
@@ -51,16 +49,6 @@ async def until(check: Any, timeout: float = 10.0) -> None:
     await asyncio.wait_for(loop(), timeout)
 
 
-@contextlib.contextmanager
-def captured_logs() -> Iterator[list[str]]:
-    lines: list[str] = []
-    sink = logger.add(lambda message: lines.append(str(message)), level="DEBUG", format="{message}")
-    try:
-        yield lines
-    finally:
-        logger.remove(sink)
-
-
 async def test_a_phone_call_with_weather_interruption_and_goodbye() -> None:
     nova = FakeNovaSonic()
     rest_app, updates = twilio_rest()
@@ -69,7 +57,7 @@ async def test_a_phone_call_with_weather_interruption_and_goodbye() -> None:
         deps = BotDeps(
             environ=env, llm_class=nova.llm_class(), session_continuation=SessionContinuationParams(enabled=False)
         )
-        with captured_logs() as logs:
+        with log_lines() as logs:
             async with serve(bot_app(deps)) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
                 received: list[dict[str, Any]] = []
                 reader = asyncio.create_task(collect(ws, received))

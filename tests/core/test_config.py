@@ -115,3 +115,60 @@ def test_secrets_never_in_repr_or_logs(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_image_tag_rule(image: str, ok: bool) -> None:
     assert image_has_tag(image) is ok
+
+
+@pytest.mark.parametrize("token", [None, "", "   "])
+def test_a_required_operator_token_that_is_missing_stops_start_up(token: str | None) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(database_url=DSN, require_operator_token=True, operator_token=token)
+    assert str(info.value) == (
+        "config-sync: setting OPERATOR_TOKEN is required when REQUIRE_OPERATOR_TOKEN is true (it protects /status "
+        "and the operator endpoints)"
+    )
+
+
+def test_the_operator_token_is_optional_unless_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPERATOR_TOKEN", raising=False)
+    monkeypatch.delenv("REQUIRE_OPERATOR_TOKEN", raising=False)
+    defaults = load_settings(database_url=DSN, _env_file=None)
+    assert defaults.require_operator_token is False and defaults.operator_token is None
+    settings = load_settings(database_url=DSN, require_operator_token=True, operator_token="op-token-xyz")
+    assert settings.operator_token is not None and settings.operator_token.get_secret_value() == "op-token-xyz"
+
+
+def test_every_command_refuses_to_start_without_a_required_operator_token() -> None:
+    """The rule lives in the settings, so the CLI, `serve` (before gunicorn) and the app's lifespan all apply it."""
+    unreachable = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none", "REDIS_URL": "redis://127.0.0.1:1/0"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "REQUIRE_OPERATOR_TOKEN": "true"} | unreachable
+    for command in (["migrate"], ["serve"], ["dlq", "list"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "config_sync_service.cli", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert proc.stderr.strip().splitlines() == [
+            "config-sync: setting OPERATOR_TOKEN is required when REQUIRE_OPERATOR_TOKEN is true (it protects "
+            "/status and the operator endpoints)"
+        ]
+
+
+async def test_the_app_refuses_to_start_without_a_required_operator_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from config_sync_service.core.config import get_settings
+    from config_sync_service.main import create_app
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none")  # never reached
+    monkeypatch.setenv("REQUIRE_OPERATOR_TOKEN", "true")
+    monkeypatch.setenv("PIPECAT_API_KEY", "sk_test")
+    monkeypatch.delenv("OPERATOR_TOKEN", raising=False)
+    get_settings.cache_clear()
+    app = create_app()
+    try:
+        with pytest.raises(SettingsError, match=r"^config-sync: setting OPERATOR_TOKEN is required"):
+            async with app.router.lifespan_context(app):
+                pass
+    finally:
+        get_settings.cache_clear()

@@ -16,12 +16,13 @@ import kubernetes_validate
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from config_sync_service.core.config import Settings, load_settings
+from config_sync_service.core.config import Settings, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 K8S_VERSION = "1.30"
 REPLICAS = {"dev": 1, "staging": 2, "prod": 3}
+INGRESS_NAMESPACES = ["ingress-nginx", "monitoring"]  # who may reach port 8000 in staging and prod
 OVERLAYS = sorted(REPLICAS)
 SECRET_TEMPLATE = K8S / "base" / "secret.template.yaml"
 SECRET_KEYS = {
@@ -182,7 +183,15 @@ def test_selectors_and_network_policy(rendered: dict[str, list[Obj]], overlay: s
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     ingress = [(p["port"], p["protocol"]) for rule in policy["ingress"] for p in rule["ports"]]
     assert ingress == [(8000, "TCP")]
-    assert all("from" not in rule for rule in policy["ingress"])
+    (rule,) = policy["ingress"]
+    if overlay == "dev":
+        assert "from" not in rule  # open on purpose: see k8s/overlays/dev/kustomization.yaml
+    else:
+        # only whole namespaces picked by their immutable name label; no ipBlock, no pod selector. The kubelet's
+        # probes come from the pod's own node, which a NetworkPolicy always admits.
+        assert all(peer.keys() == {"namespaceSelector"} for peer in rule["from"]), rule["from"]
+        names = [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in rule["from"]]
+        assert sorted(names) == INGRESS_NAMESPACES
     egress = {(p["port"], p["protocol"]) for rule in policy["egress"] for p in rule["ports"]}
     assert egress == {(53, "UDP"), (53, "TCP"), (5432, "TCP"), (6379, "TCP"), (443, "TCP")}
 
@@ -203,7 +212,10 @@ def test_images(rendered: dict[str, list[Obj]], overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_settings_come_from_the_configmap_and_the_named_secret(rendered: dict[str, list[Obj]], overlay: str) -> None:
+def test_settings_come_from_the_configmap_and_the_named_secret(
+    rendered: dict[str, list[Obj]], overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REQUIRE_OPERATOR_TOKEN", raising=False)  # only the ConfigMap decides here
     objects = rendered[overlay]
     data = configmap_data(objects)
     configmap_name = one(objects, "ConfigMap")["metadata"]["name"]
@@ -220,11 +232,13 @@ def test_settings_come_from_the_configmap_and_the_named_secret(rendered: dict[st
     fields = {name.upper() for name in Settings.model_fields}
     assert set(data) - fields <= {"WEB_CONCURRENCY"}
     assert not set(data) & SECRET_KEYS
-    settings = load_settings(
-        database_url="postgresql://u@db:5432/config_sync",
-        agent_secrets={},
-        **{key.lower(): value for key, value in data.items() if key in fields},
-    )
+    from_configmap = {key.lower(): value for key, value in data.items() if key in fields}
+    database_url = "postgresql://u@db:5432/config_sync"
+    settings = load_settings(database_url=database_url, agent_secrets={}, operator_token="t0ken", **from_configmap)
+    assert settings.require_operator_token is (overlay != "dev")  # staging and prod never run open
+    if settings.require_operator_token:
+        with pytest.raises(SettingsError, match=r"^config-sync: setting OPERATOR_TOKEN is required when"):
+            load_settings(database_url=database_url, agent_secrets={}, operator_token=None, **from_configmap)
     assert settings.log_format == "json"
     assert settings.log_level == ("DEBUG" if overlay == "dev" else "INFO")
     assert settings.shutdown_grace_s == 25
@@ -251,7 +265,10 @@ def test_checkov_skips_carry_a_reason(rendered: dict[str, list[Obj]], overlay: s
 
 def test_the_image_runs_gunicorn_as_a_fixed_non_root_user() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE) == ["python:3.12-slim", "python:3.12-slim"]
+    bases = re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE)
+    # both stages on the same bytes: pinned by the digest of the multi-arch index, the tag kept for readers
+    assert len(bases) == 2 and bases[0] == bases[1], bases
+    assert re.fullmatch(r"python:3\.12-slim@sha256:[0-9a-f]{64}", bases[0]), bases[0]
     assert "USER 10001:10001" in dockerfile
     assert "poetry install --only main --no-root" in dockerfile
     assert 'CMD ["gunicorn", "-c", "gunicorn.conf.py", "config_sync_service.main:app"]' in dockerfile

@@ -1,0 +1,37 @@
+"""Twilio call control: only a real call sid reaches Twilio's REST API, at exactly its own path."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent_bot.callctl import TwilioCallControl
+from tests.agent_bot.support import ACCOUNT_SID, CALL_SID, serve, twilio_rest
+
+
+async def test_hangup_posts_to_the_calls_own_resource() -> None:
+    rest_app, updates = twilio_rest()
+    async with serve(rest_app) as rest:
+        control = TwilioCallControl(account_sid=ACCOUNT_SID, auth_token="twilio-token", base_url=f"http://{rest}")
+        await control.hangup(CALL_SID)
+    assert [(u["account"], u["call"], u["Status"]) for u in updates] == [(ACCOUNT_SID, CALL_SID, "completed")]
+
+
+@pytest.mark.parametrize(
+    "call_sid",
+    [
+        "../../AC00000000000000000000000000000666/Calls/CA00000000000000000000000000000001",  # another account
+        "CA00000000000000000000000000000001/../CA00000000000000000000000000000002",
+        "CA00000000000000000000000000000001?x=1",
+        "CA0000000000000000000000000000000",  # 31 hex digits
+        "",
+    ],
+)
+async def test_a_call_sid_of_any_other_form_never_reaches_twilio(call_sid: str) -> None:
+    rest_app, updates = twilio_rest()
+    async with serve(rest_app) as rest:
+        control = TwilioCallControl(account_sid=ACCOUNT_SID, auth_token="twilio-token", base_url=f"http://{rest}")
+        with pytest.raises(ValueError, match="not a Twilio call sid"):
+            await control.hangup(call_sid)
+        with pytest.raises(ValueError, match="not a Twilio call sid"):
+            await control.transfer(call_sid, "+15555550100")
+    assert updates == []  # nothing was sent with the account's credentials
