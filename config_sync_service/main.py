@@ -3,3 +3,5 @@
 from config_sync_service.api.app import create_app
 
 app = create_app()
+
+__all__ = ["app", "create_app"]

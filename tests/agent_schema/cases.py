@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from config_sync_service.demo import DEMO_AGENTS
+from config_sync_service.devtools.demo import DEMO_AGENTS
 from tests.helpers import CONTEXT, DEPLOYMENT
 
 PROMPT = {"system_prompt": "You are the Acme support agent."}

@@ -157,8 +157,8 @@ def test_every_command_refuses_to_start_without_a_required_operator_token() -> N
 
 
 async def test_the_app_refuses_to_start_without_a_required_operator_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from config_sync_service.api.app import create_app
     from config_sync_service.core.config import get_settings
-    from config_sync_service.main import create_app
 
     monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none")  # never reached
     monkeypatch.setenv("REQUIRE_OPERATOR_TOKEN", "true")
