@@ -61,8 +61,14 @@ $(LINT_VENV)/.checkov-$(CHECKOV_VERSION):
 	  rm -rf $(LINT_VENV) && "$$py" -m venv $(LINT_VENV) && $(LINT_VENV)/bin/pip install -q "checkov==$(CHECKOV_VERSION)"
 	@touch $@
 
-k8s-check: install $(LINT_VENV)/.checkov-$(CHECKOV_VERSION)  ## render k8s overlays; kubernetes-validate, yamllint, checkov, hadolint
-	CHECKOV=$(LINT_VENV)/bin/checkov scripts/k8s-check.sh
+# promtool from the distribution's `prometheus` package, unpacked into .tools (no service installed or started).
+PROMTOOL ?= $(TOOLS)/prometheus/usr/bin/promtool
+
+$(PROMTOOL):
+	@scripts/install-promtool.sh >/dev/null
+
+k8s-check: install $(LINT_VENV)/.checkov-$(CHECKOV_VERSION) $(PROMTOOL)  ## render k8s overlays; kubernetes-validate, promtool, yamllint, checkov, hadolint
+	CHECKOV=$(LINT_VENV)/bin/checkov PROMTOOL=$(PROMTOOL) scripts/k8s-check.sh
 
 test: install services lint typecheck k8s-check pytest  ## everything CI runs
 
