@@ -95,7 +95,7 @@ def test_every_action_is_pinned_by_commit(workflow: dict[Any, Any]) -> None:
 
 
 def test_tests_gate_everything_and_only_a_tag_pushes(workflow: dict[Any, Any]) -> None:
-    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    triggers: dict[str, Any] = workflow[True]  # YAML 1.1 (PyYAML) reads the bare key `on` as true
     assert triggers["push"]["tags"] == ["v*"] and "pull_request" in triggers
     assert workflow["permissions"] == {"contents": "read"}
     jobs = workflow["jobs"]
