@@ -34,12 +34,14 @@ COPY pyproject.toml poetry.lock README.md ./
 RUN /opt/poetry/bin/poetry install --only main --no-root --no-directory --compile \
     && rm -rf /tmp/poetry-cache
 
-# Then the package itself, as a wheel (a real install, not an editable link into /app), and a smoke test:
-# the whole app imports with the main dependencies alone (-I: from the venv, not from the source tree).
+# Then the packages themselves (the daemon and agent_schema, the configuration schema it shares with the bot
+# image), as a wheel (a real install, not an editable link into /app), and a smoke test: the whole app and the
+# schema import with the main dependencies alone (-I: from the venv, not from the source tree).
 COPY config_sync_service ./config_sync_service
+COPY agent_schema ./agent_schema
 RUN /opt/poetry/bin/poetry build --format wheel --output /tmp/dist \
     && python -m pip --python /app/.venv/bin/python install --no-deps --compile /tmp/dist/*.whl \
-    && /app/.venv/bin/python -I -c "import config_sync_service.main"
+    && /app/.venv/bin/python -I -c "import config_sync_service.main, agent_schema"
 
 # ---- runtime: the venv and the gunicorn config; no Poetry, no compilers, non-root --------------------------
 FROM python:3.12-slim@sha256:05cda9777409a9c3ffddd94a4c476b79f0769a0b4857f0c7ed9226b6800b0d6f AS runtime

@@ -20,7 +20,7 @@ DEV_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/$(DEV_DB)
 DEV_PORT ?= 8000
 DEV_EMULATOR_PORT ?= 8765
 
-.PHONY: help install services run test lint format typecheck pytest k8s-check workflow-check soak bench bot-dev bot-twilio bot-requirements clean
+.PHONY: help install services run test lint format typecheck pytest k8s-check workflow-check soak bench bot-dev bot-twilio bot-requirements config-reference clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -101,6 +101,9 @@ bot-twilio: install  ## the local Twilio webhook server (POST /incoming-call, /m
 
 bot-requirements: install  ## regenerate agent_bot/requirements.txt (locked versions and file hashes) from poetry.lock
 	$(BIN)/python scripts/bot-requirements.py
+
+config-reference: install  ## regenerate README's agent-configuration reference from agent_schema
+	$(BIN)/python scripts/config-reference.py
 
 clean:  ## remove the virtual environments
 	rm -rf $(VENV) $(TOOLS) $(LINT_VENV)

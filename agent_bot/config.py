@@ -1,129 +1,92 @@
-"""The agent configuration the bot runs with: `AGENT_CONFIG` from the secret set, plus permitted per-call overrides."""
+"""The bot's side of the configuration. `AGENT_CONFIG` (from the secret set) and context updates are read with
+the shared schema (`agent_schema`); what is here is what the bot makes of them: the tools it offers, the
+system instruction, and the per-call overrides a configuration permits.
+
+A configuration written by a newer config-sync than this image may hold fields the image does not know. They
+are left out, with one warning per field per process, and the session runs: config-sync has already validated
+the document against its newer schema, and refusing every call until the image is rebuilt would turn a
+deployment-order mismatch into an outage. Every rule this image does know still applies.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from loguru import logger
+from pydantic import BaseModel
 
-ToolName = Literal["get_current_weather", "end_call", "transfer_call"]
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-# session-body keys a configuration may let a call set: `greeting` replaces the greeting, the others are facts
-# about the call added to the system instruction
-OVERRIDABLE = {"caller_name", "language", "greeting"}
+import agent_schema
+from agent_schema import AgentConfigEnvelope, LLMContextConfig
 
 
 class AgentConfigError(ValueError):
-    """The configuration cannot be used; the message names the field."""
+    """The configuration cannot be used; the message names every field at fault (`path: rule; …`)."""
 
 
-class KnowledgeSnippet(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    title: str = Field(min_length=1, max_length=200)
-    content: str = Field(min_length=1, max_length=20_000)
+_ignored_reported: set[str] = set()  # unknown fields already warned about in this process, as llm_context.x
 
 
-class LLMContextConfig(BaseModel):
-    """What the agent says and knows (config-sync's `llm_context` column).
-
-    Unknown keys are ignored (a newer config-sync may store more); known ones are validated strictly (no coercion).
-    """
-
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
-
-    system_prompt: str = Field(min_length=1, max_length=50_000)
-    greeting: str | None = Field(None, max_length=2_000)
-    voice_id: str = Field("matthew", pattern=r"^[a-z_]{2,40}$")
-    tools: list[ToolName] = Field(default_factory=list)
-    knowledge_base: list[KnowledgeSnippet] = Field(default_factory=list)
-    guardrails: list[Annotated[str, Field(min_length=1, max_length=2_000)]] = Field(default_factory=list)
-    transfer_number: str | None = None
-    webhooks: dict[str, Any] | None = None  # stored by config-sync for other consumers; the bot ignores it
-    model: str | None = Field(None, min_length=1, max_length=200)
-    endpointing_sensitivity: Literal["LOW", "MEDIUM", "HIGH"] | None = None
-    allowed_overrides: list[str] = Field(default_factory=list)
-
-    @field_validator("transfer_number")
-    @classmethod
-    def _transfer_target(cls, value: str | None) -> str | None:
-        if value is not None and not (E164.match(value) or value.startswith("sip:")):
-            raise ValueError("must be an E.164 phone number (+15551234567) or a sip: URI")
-        return value
-
-    @field_validator("allowed_overrides")
-    @classmethod
-    def _known_overrides(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - OVERRIDABLE)
-        if unknown:
-            raise ValueError(f"unknown overrides {unknown}; allowed: {sorted(OVERRIDABLE)}")
-        return value
-
-    def enabled_tools(self) -> list[ToolName]:
-        """The tools to offer: `transfer_call` only when there is somewhere to transfer to."""
-        return [t for t in self.tools if t != "transfer_call" or self.transfer_number]
-
-    def system_instruction(self, caller: Mapping[str, str] | None = None) -> str:
-        """The prompt, then the guardrails as rules, the knowledge base, and what the call told us about itself."""
-        parts = [self.system_prompt.strip()]
-        if self.guardrails:
-            parts.append("Rules you must always follow:\n" + "\n".join(f"- {g}" for g in self.guardrails))
-        if self.knowledge_base:
-            parts.append(
-                "Reference knowledge:\n" + "\n\n".join(f"## {k.title}\n{k.content}" for k in self.knowledge_base)
-            )
-        facts = sorted((k, v) for k, v in (caller or {}).items() if k != "greeting")
-        if facts:
-            parts.append("About this call: " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in facts) + ".")
-        return "\n\n".join(parts)
-
-
-class AgentConfig(BaseModel):
-    """`AGENT_CONFIG`: `{"agent_id", "version", "llm_context"}`, written by config-sync into the secret set."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
-
-    agent_id: str = Field(min_length=1)
-    version: int = Field(ge=1)
-    llm_context: LLMContextConfig
-
-
-def _describe(exc: ValidationError, prefix: str) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(p) for p in error["loc"])
-    return f"{prefix}{'.' + where if where else ''}: {str(error['msg']).removeprefix('Value error, ')}"
-
-
-def parse_agent_config(raw: str | bytes | Mapping[str, Any]) -> AgentConfig:
-    """Validate an `AGENT_CONFIG` document; `AgentConfigError` names the offending field."""
+def parse_agent_config(raw: str | bytes | Mapping[str, Any]) -> AgentConfigEnvelope:
+    """Validate an `AGENT_CONFIG` document; `AgentConfigError` names every offending field."""
     try:
-        data = json.loads(raw) if isinstance(raw, str | bytes) else dict(raw)
+        data = json.loads(raw) if isinstance(raw, str | bytes) else raw
     except ValueError as exc:
         raise AgentConfigError(f"AGENT_CONFIG is not JSON: {exc}") from None
+    return _parse(AgentConfigEnvelope, data, "AGENT_CONFIG")
+
+
+def parse_context(raw: Any) -> LLMContextConfig:
+    """Validate the `llm_context` of a context update (`POST /context`)."""
+    return _parse(LLMContextConfig, raw, "llm_context")
+
+
+def _parse[M: BaseModel](model: type[M], data: Any, root: str) -> M:
     try:
-        return AgentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise AgentConfigError(_describe(exc, "AGENT_CONFIG")) from None
+        parsed = agent_schema.parse(model, data, root=root, ignore_unknown=True)
+    except agent_schema.InvalidConfiguration as exc:
+        raise AgentConfigError(str(exc)) from None
+    # the same field, whether it came in AGENT_CONFIG or in a context update, is reported once
+    new = [field for field in parsed.ignored if field.removeprefix("AGENT_CONFIG.") not in _ignored_reported]
+    if new:
+        _ignored_reported.update(field.removeprefix("AGENT_CONFIG.") for field in new)
+        logger.warning(
+            f"ignored configuration fields this bot image does not know (a newer config-sync wrote them; "
+            f"deploy a newer image to use them): {', '.join(new)}"
+        )
+    return parsed.value
 
 
-def parse_context(raw: Mapping[str, Any]) -> LLMContextConfig:
-    try:
-        return LLMContextConfig.model_validate(dict(raw))
-    except ValidationError as exc:
-        raise AgentConfigError(_describe(exc, "llm_context")) from None
-
-
-def load_agent_config(environ: Mapping[str, str] | None = None) -> AgentConfig:
+def load_agent_config(environ: Mapping[str, str] | None = None) -> AgentConfigEnvelope:
     raw = (environ if environ is not None else os.environ).get("AGENT_CONFIG")
     if not raw:
         raise AgentConfigError("AGENT_CONFIG is not set (config-sync writes it into the agent's secret set)")
     return parse_agent_config(raw)
 
 
-def call_overrides(config: LLMContextConfig, body: Any) -> dict[str, str]:
+def offered_tools(context: LLMContextConfig) -> list[str]:
+    """The tools to offer: `transfer_call` only when there is somewhere to transfer to."""
+    return [t for t in context.tools if t != "transfer_call" or context.transfer_number]
+
+
+def system_instruction(context: LLMContextConfig, caller: Mapping[str, str] | None = None) -> str:
+    """The prompt, then the guardrails as rules, the knowledge base, and what the call told us about itself."""
+    parts = [context.system_prompt.strip()]
+    if context.guardrails:
+        parts.append("Rules you must always follow:\n" + "\n".join(f"- {g}" for g in context.guardrails))
+    if context.knowledge_base:
+        parts.append(
+            "Reference knowledge:\n" + "\n\n".join(f"## {k.title}\n{k.content}" for k in context.knowledge_base)
+        )
+    facts = sorted((k, v) for k, v in (caller or {}).items() if k != "greeting")
+    if facts:
+        parts.append("About this call: " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in facts) + ".")
+    return "\n\n".join(parts)
+
+
+def call_overrides(context: LLMContextConfig, body: Any) -> dict[str, str]:
     """The per-call values the configuration permits, from an untrusted session body; everything else is ignored.
 
     Values are flattened to one line of at most 200 characters (they end up in the system instruction).
@@ -131,6 +94,6 @@ def call_overrides(config: LLMContextConfig, body: Any) -> dict[str, str]:
     if not isinstance(body, Mapping):
         return {}
     values = {
-        k: " ".join(str(body[k]).split())[:200] for k in config.allowed_overrides if isinstance(body.get(k), str | int)
+        k: " ".join(str(body[k]).split())[:200] for k in context.allowed_overrides if isinstance(body.get(k), str | int)
     }
     return {k: v for k, v in values.items() if v}

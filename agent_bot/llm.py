@@ -9,9 +9,8 @@ from pipecat.frames.frames import LLMMessagesAppendFrame
 from pipecat.services.aws.nova_sonic.llm import AudioConfig, AWSNovaSonicLLMService, AWSNovaSonicLLMSettings
 from pipecat.services.aws.nova_sonic.session_continuation import SessionContinuationParams
 
-from agent_bot.config import AgentConfigError, LLMContextConfig
-
-DEFAULT_MODEL = "amazon.nova-2-sonic-v1:0"
+from agent_bot.config import AgentConfigError, system_instruction
+from agent_schema import LLMContextConfig
 
 
 class AgentNovaSonic(AWSNovaSonicLLMService):
@@ -39,9 +38,9 @@ class AgentNovaSonic(AWSNovaSonicLLMService):
 
 def nova_settings(config: LLMContextConfig, caller: Mapping[str, str]) -> AWSNovaSonicLLMSettings:
     return AWSNovaSonicLLMSettings(
-        model=config.model or DEFAULT_MODEL,
+        model=config.model,
         voice=config.voice_id,
-        system_instruction=config.system_instruction(caller),
+        system_instruction=system_instruction(config, caller),
         endpointing_sensitivity=config.endpointing_sensitivity,
     )
 

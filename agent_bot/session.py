@@ -23,9 +23,10 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.transports.base_transport import BaseTransport
 from pipecat.workers.runner import WorkerRunner
 
-from agent_bot.config import AgentConfig, LLMContextConfig
+from agent_bot.config import offered_tools
 from agent_bot.llm import AgentNovaSonic, nova_settings
 from agent_bot.tools import CallState, WeatherClient, build_tools
+from agent_schema import AgentConfigEnvelope, LLMContextConfig
 
 LLMFactory = Callable[[LLMContextConfig, Mapping[str, str]], AgentNovaSonic]
 GOODBYE_START_TIMEOUT_S = 5.0  # no goodbye started by then (it was said before the tool call): end anyway
@@ -100,7 +101,7 @@ class AgentSession:
         self,
         *,
         session_id: str,
-        config: AgentConfig,
+        config: AgentConfigEnvelope,
         caller: Mapping[str, str],
         transport: BaseTransport,
         call: CallState,
@@ -199,7 +200,7 @@ class AgentSession:
             if version < self.applied_version:
                 return "stale"
             old = self.config.llm_context
-            self.config = AgentConfig(agent_id=self.config.agent_id, version=version, llm_context=new)
+            self.config = self.config.model_copy(update={"version": version, "llm_context": new})
             self.applied_version = version
             schemas = self._register_tools(new)
             settings = nova_settings(new, self.caller)
@@ -224,5 +225,5 @@ def _session_fields(context: LLMContextConfig) -> tuple[object, ...]:
         context.voice_id,
         context.model,
         context.endpointing_sensitivity,
-        tuple(context.enabled_tools()),
+        tuple(offered_tools(context)),
     )

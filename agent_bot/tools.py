@@ -12,7 +12,8 @@ from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.services.llm_service import FunctionCallParams
 
 from agent_bot.callctl import TwilioCallControl
-from agent_bot.config import LLMContextConfig
+from agent_bot.config import offered_tools
+from agent_schema import LLMContextConfig
 
 Handler = Callable[[FunctionCallParams], Awaitable[None]]
 
@@ -163,5 +164,5 @@ def build_tools(
         "transfer_call": transfer_call,
     }
     # a transfer redirects the Twilio call; a WebRTC session has nothing to redirect, so it is not offered there
-    enabled = [t for t in config.enabled_tools() if t != "transfer_call" or call.channel == "twilio"]
+    enabled = [t for t in offered_tools(config) if t != "transfer_call" or call.channel == "twilio"]
     return [SCHEMAS[name] for name in enabled], {name: handlers[name] for name in enabled}

@@ -1,27 +1,42 @@
-"""The entry point's refusals (one clear log line, the call closed, no model session) and the Daily transport."""
+"""The entry point's refusals (one clear log line, the call closed, no model session), a configuration from a newer
+config-sync, and the Daily transport."""
 
 from __future__ import annotations
 
 import json
+import uuid
 
+import httpx
 import pytest
 import websockets
 from pipecat.runner.types import DailyRunnerArguments
+from pipecat.services.aws.nova_sonic.session_continuation import SessionContinuationParams
 from pipecat.transports.daily.transport import DailyTransport
 
 from agent_bot.bot import BotDeps, daily_transport
 from agent_bot.config import parse_agent_config
 from agent_bot.tools import CallState, WeatherClient, build_tools
 from tests.agent_bot.fake_nova import FakeNovaSonic
-from tests.agent_bot.support import AGENT_CONTEXT, agent_env, bot_app, closed_by_bot, log_lines, serve, twilio_start
+from tests.agent_bot.support import (
+    AGENT_CONTEXT,
+    CALL_SID,
+    STREAM_SID,
+    agent_env,
+    bot_app,
+    closed_by_bot,
+    log_lines,
+    serve,
+    twilio_start,
+)
 
 
 @pytest.mark.parametrize(
     ("environ", "says"),
     [
         (
-            agent_env(AGENT_CONFIG=json.dumps({"agent_id": "a", "version": 1, "llm_context": {"voice_id": "amy"}})),
-            "session refused: invalid agent configuration: AGENT_CONFIG.llm_context.system_prompt: Field required",
+            agent_env({"voice_id": "amy", "tools": ["end_call", "voicemial"]}),
+            "session refused: invalid agent configuration: AGENT_CONFIG.llm_context.system_prompt: required; "
+            "AGENT_CONFIG.llm_context.tools[1]: unknown tool 'voicemial'",
         ),
         (agent_env(AWS_SECRET_ACCESS_KEY=""), "session session-1 refused: AWS_SECRET_ACCESS_KEY not set"),
     ],
@@ -34,6 +49,32 @@ async def test_a_session_that_cannot_start_says_why_in_one_line(environ: dict[st
             assert await closed_by_bot(ws, twilio_start())  # the platform closes the call's stream
     assert len(lines) == 1 and lines[0].startswith(says)
     assert "Traceback" not in lines[0] and nova.streams == []
+
+
+async def test_a_configuration_from_a_newer_config_sync_runs_and_says_once_what_it_ignored() -> None:
+    field = f"call_recording_{uuid.uuid4().hex[:8]}"  # reported once per process: a name no other test uses
+    newer = AGENT_CONTEXT | {field: {"enabled": True}}
+    nova = FakeNovaSonic()
+    deps = BotDeps(
+        environ=agent_env(newer),
+        llm_class=nova.llm_class(),
+        session_continuation=SessionContinuationParams(enabled=False),
+    )
+    with log_lines("WARNING") as lines:
+        async with serve(bot_app(deps)) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
+            for message in twilio_start():
+                await ws.send(message)
+            first = await nova.stream(0)
+            await first.wait_for("promptStart")
+            assert first.voice() == "tiffany"  # the session runs with every field the image knows
+            async with httpx.AsyncClient(base_url=f"http://{bot}", headers={"x-daily-session-id": "session-1"}) as http:
+                update = {"version": 4, "llm_context": newer | {"voice_id": "matthew"}}  # from the same config-sync
+                applied = await http.post("/context", json=update)
+            assert applied.json() == {"status": "applied", "version": 4, "mode": "reset"}
+            await (await nova.stream(1)).wait_for("promptStart")
+            await ws.send(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}}))
+    ignored = [line for line in lines if "ignored configuration fields" in line]
+    assert len(ignored) == 1 and f"AGENT_CONFIG.llm_context.{field}" in ignored[0], lines
 
 
 async def test_a_websocket_that_is_not_twilio_is_refused() -> None:

@@ -1,0 +1,189 @@
+"""The configuration documents the schema tests run through both the models and the JSON Schema."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from config_sync_service.demo import DEMO_AGENTS
+from tests.helpers import CONTEXT, DEPLOYMENT
+
+PROMPT = {"system_prompt": "You are the Acme support agent."}
+TOOLS = "(known: get_current_weather, end_call, transfer_call)"
+VOICES = (
+    "(known: matthew, tiffany, amy, olivia, kiara, arjun, ambre, florian, beatrice, lorenzo, tina, lennart, lupe, "
+    "carlos, carolina, leo, greta)"
+)
+KEY_RULE = "must be an environment variable name: A-Z, 0-9 and _, not starting with a digit, at most 64 characters"
+
+EVERYTHING: dict[str, Any] = {
+    "deployment": {
+        "image": "ghcr.io/acme/voice-agent:2026.1",
+        "agent_profile": "agent-2x",
+        "min_agents": 1,
+        "max_agents": 3,
+        "region": "us-west",
+        "krisp_viva_audio_filter": "tel",
+        "max_session_duration": 3600,
+        "image_pull_secret_set": "acme-registry",
+    },
+    "llm_context": {
+        "system_prompt": "You are the Acme support agent.",
+        "greeting": "Hello from Acme!",
+        "model": "amazon.nova-2-sonic-v1:0",
+        "voice_id": "olivia",
+        "endpointing_sensitivity": "HIGH",
+        "tools": ["get_current_weather", "end_call", "transfer_call"],
+        "knowledge_base": [{"title": "Hours", "content": "9 to 5"}],
+        "guardrails": ["No refunds over the phone."],
+        "transfer_number": "+15555550100",
+        "allowed_overrides": ["caller_name", "language", "greeting"],
+        "webhooks": {"on_end": "https://example.com/hook"},
+    },
+    "secrets": {"TENANT_TWILIO_TOKEN": "t0k3n", "_PRIVATE": ""},
+}
+
+VALID: dict[str, dict[str, Any]] = {
+    "the smallest": {"llm_context": PROMPT},
+    "every field": EVERYTHING,
+    "the test helpers' agent": {"deployment": DEPLOYMENT, "llm_context": CONTEXT, "secrets": {}},
+    **{
+        f"demo agent {d['pipecat_agent_name']}": {"deployment": d["deployment"], "llm_context": d["llm_context"]}
+        for d in DEMO_AGENTS
+    },
+    "first-generation Nova Sonic with its German voice": {
+        "llm_context": PROMPT | {"model": "amazon.nova-sonic-v1:0", "voice_id": "greta"}
+    },
+    "a digest, a SIP transfer, max equal to min": {
+        "deployment": {"image": "acme/agent@sha256:" + "a" * 64, "min_agents": 2, "max_agents": 2},
+        "llm_context": PROMPT | {"transfer_number": "sip:desk@pbx.example.com", "tools": ["transfer_call"]},
+    },
+    "null for every optional field": {
+        "deployment": dict.fromkeys(EVERYTHING["deployment"]),
+        "llm_context": PROMPT
+        | {"greeting": None, "endpointing_sensitivity": None, "transfer_number": None, "webhooks": None},
+    },
+}
+
+
+class Invalid(NamedTuple):
+    document: Any
+    errors: list[str]
+    in_json_schema: bool = True  # False: a rule JSON Schema cannot express (the schema's description says so)
+
+
+def context(**changes: Any) -> dict[str, Any]:
+    return {"llm_context": PROMPT | changes}
+
+
+INVALID: dict[str, Invalid] = {
+    # wrong JSON types: each of these once looped the daemon forever
+    "secrets a list": Invalid(context() | {"secrets": ["A"]}, ["secrets: must be an object, not an array"]),
+    "secrets a string": Invalid(context() | {"secrets": "A=1"}, ["secrets: must be an object, not a string"]),
+    "deployment null": Invalid(context() | {"deployment": None}, ["deployment: must be an object, not null"]),
+    "deployment a list": Invalid(context() | {"deployment": []}, ["deployment: must be an object, not an array"]),
+    "llm_context a string": Invalid({"llm_context": "be nice"}, ["llm_context: must be an object, not a string"]),
+    "llm_context null": Invalid({"llm_context": None}, ["llm_context: must be an object, not null"]),
+    "the document a list": Invalid([PROMPT], ["configuration: must be an object, not an array"]),
+    "min_agents a string": Invalid(
+        context() | {"deployment": {"min_agents": "1"}}, ["deployment.min_agents: must be an integer, not a string"]
+    ),
+    "min_agents a boolean": Invalid(
+        context() | {"deployment": {"min_agents": True}}, ["deployment.min_agents: must be an integer, not a boolean"]
+    ),
+    "tools a string": Invalid(context(tools="end_call"), ["llm_context.tools: must be an array, not a string"]),
+    "a secret value a number": Invalid(
+        context() | {"secrets": {"PIN": 1234}}, ["secrets.PIN: must be a string, not a number"]
+    ),
+    # what the bot would refuse
+    "llm_context {}": Invalid({"llm_context": {}}, ["llm_context.system_prompt: required"]),
+    "no llm_context": Invalid({"deployment": {}}, ["llm_context: required"]),
+    "a blank prompt": Invalid(context(system_prompt=" \n "), ["llm_context.system_prompt: must not be blank"]),
+    "a 10 MB prompt": Invalid(
+        context(system_prompt="x" * 10 * 2**20),
+        ["llm_context.system_prompt: must be at most 50000 characters, not 10485760"],
+    ),
+    "an unknown tool": Invalid(
+        context(tools=["end_call", "voicemial"]), [f"llm_context.tools[1]: unknown tool 'voicemial' {TOOLS}"]
+    ),
+    "a voice Nova Sonic does not have": Invalid(
+        context(voice_id="robot"), [f"llm_context.voice_id: unknown voice 'robot' {VOICES}"]
+    ),
+    "a first-generation voice on Nova 2": Invalid(
+        context(voice_id="greta"), ["llm_context.voice_id: voice 'greta' is not available on amazon.nova-2-sonic-v1:0"]
+    ),
+    "a Nova 2 voice on the first generation": Invalid(
+        context(model="amazon.nova-sonic-v1:0", voice_id="kiara"),
+        ["llm_context.voice_id: voice 'kiara' is not available on amazon.nova-sonic-v1:0"],
+    ),
+    "max_agents below min_agents": Invalid(
+        context() | {"deployment": {"min_agents": 3, "max_agents": 2}},
+        ["deployment.max_agents: must be at least min_agents (3)"],
+        in_json_schema=False,
+    ),
+    "a transfer number that is neither E.164 nor sip:": Invalid(
+        context(transfer_number="555-1234"),
+        ["llm_context.transfer_number: must be an E.164 number (+15551234567) or a sip: URI"],
+    ),
+    "an unknown override": Invalid(
+        context(allowed_overrides=["caller_name", "system_prompt"]),
+        ["llm_context.allowed_overrides[1]: unknown override 'system_prompt' (known: caller_name, language, greeting)"],
+    ),
+    "an image without a tag": Invalid(
+        context() | {"deployment": {"image": "acme/agent"}},
+        ["deployment.image: must name a tag or a digest (image:1.0, image@sha256:…)"],
+    ),
+    "a session cap out of range": Invalid(
+        context() | {"deployment": {"max_session_duration": 30}},
+        ["deployment.max_session_duration: must be at least 60"],
+    ),
+    "an unknown audio filter": Invalid(
+        context() | {"deployment": {"krisp_viva_audio_filter": "on"}},
+        ["deployment.krisp_viva_audio_filter: must be 'tel' or 'pro'"],
+    ),
+    "an incomplete knowledge snippet": Invalid(
+        context(knowledge_base=[{"title": "Hours", "content": "9 to 5"}, {"title": ""}]),
+        [
+            "llm_context.knowledge_base[1].title: must not be empty",
+            "llm_context.knowledge_base[1].content: required",
+        ],
+    ),
+    # unknown keys: typos and fields that do not exist are errors, never dropped
+    "a misspelled prompt": Invalid(
+        {"llm_context": {"sytem_prompt": "x"}},
+        ["llm_context.system_prompt: required", "llm_context.sytem_prompt: unknown field"],
+    ),
+    "fields that do not exist": Invalid(
+        {"llm_context": PROMPT | {"enable_recording": True, "max_conversation_length": 600}, "secret": {}},
+        [
+            "llm_context.enable_recording: unknown field",
+            "llm_context.max_conversation_length: unknown field",
+            "secret: unknown field",
+        ],
+    ),
+    "secret keys that are not environment variable names": Invalid(
+        context() | {"secrets": {"api_key": "x", "1ST": "y", "AGENT_CONFIG": "{}"}},
+        [
+            f"secrets.api_key: {KEY_RULE}",
+            f'secrets["1ST"]: {KEY_RULE}',
+            "secrets.AGENT_CONFIG: reserved key: config-sync writes AGENT_CONFIG itself",
+        ],
+    ),
+    # every error of a document, not only the first
+    "many errors at once": Invalid(
+        {
+            "deployment": {"image": "acme/agent", "min_agents": 5, "max_agents": 60, "regoin": "us-west"},
+            "llm_context": {"voice_id": "robot", "tools": ["voicemial"], "guardrails": [""]},
+            "secrets": {"TOKEN": None},
+        },
+        [
+            "deployment.image: must name a tag or a digest (image:1.0, image@sha256:…)",
+            "deployment.max_agents: must be at most 50",
+            "deployment.regoin: unknown field",
+            "llm_context.system_prompt: required",
+            f"llm_context.voice_id: unknown voice 'robot' {VOICES}",
+            f"llm_context.tools[0]: unknown tool 'voicemial' {TOOLS}",
+            "llm_context.guardrails[0]: must not be empty",
+            "secrets.TOKEN: must be a string, not null",
+        ],
+    ),
+}
