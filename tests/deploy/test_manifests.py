@@ -1,6 +1,7 @@
 """The Kubernetes manifests as shipped: every overlay rendered with `kubectl kustomize`, each object validated
 against the Kubernetes 1.30 schemas (strict: unknown fields and removed or unknown apiVersions fail), and the
 properties the deployment relies on asserted: security context, probes, graceful shutdown, replicas, secrets.
+The monitoring component's objects (Prometheus Operator kinds, no schema here) are checked in test_monitoring.py.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ KINDS = {
     "NetworkPolicy",
     "Job",
 }
+# the monitoring component (k8s/components/monitoring), enabled in staging and prod: its dashboard is a ConfigMap
+MONITORING_KINDS = {"PrometheusRule", "ServiceMonitor"}
+MONITORED = {"staging", "prod"}
 
 Obj = dict[str, Any]
 
@@ -73,8 +77,15 @@ def one(objects: list[Obj], kind: str) -> Obj:
     return found[0]
 
 
+def settings_configmap(objects: list[Obj]) -> Obj:
+    """The generated ConfigMap of settings (the other one, in monitored overlays, is the Grafana dashboard)."""
+    found = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("config-sync-config-")]
+    assert len(found) == 1, f"expected one settings ConfigMap, got {len(found)}"
+    return found[0]
+
+
 def configmap_data(objects: list[Obj]) -> dict[str, str]:
-    data: dict[str, str] = one(objects, "ConfigMap")["data"]
+    data: dict[str, str] = settings_configmap(objects)["data"]
     return data
 
 
@@ -86,8 +97,9 @@ def secret_template() -> Obj:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_object_is_valid_kubernetes(rendered: dict[str, list[Obj]], overlay: str) -> None:
     objects = rendered[overlay]
-    assert {o["kind"] for o in objects} == KINDS  # and so no Secret: the real one is created out of band
-    for obj in [*objects, secret_template()]:
+    monitoring = MONITORING_KINDS if overlay in MONITORED else set()
+    assert {o["kind"] for o in objects} == KINDS | monitoring  # and so no Secret: the real one is created out of band
+    for obj in [*(o for o in objects if o["kind"] not in MONITORING_KINDS), secret_template()]:
         # raises ValidationError (unknown field, wrong type) or SchemaNotFoundError (removed/unknown apiVersion)
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
@@ -218,7 +230,7 @@ def test_settings_come_from_the_configmap_and_the_named_secret(
     monkeypatch.delenv("REQUIRE_OPERATOR_TOKEN", raising=False)  # only the ConfigMap decides here
     objects = rendered[overlay]
     data = configmap_data(objects)
-    configmap_name = one(objects, "ConfigMap")["metadata"]["name"]
+    configmap_name = settings_configmap(objects)["metadata"]["name"]
     secret_name = f"config-sync-secrets-{overlay}"
     (server,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
     assert server["envFrom"] == [{"configMapRef": {"name": configmap_name}}, {"secretRef": {"name": secret_name}}]
