@@ -1,0 +1,237 @@
+"""A whole Twilio call is kept and announced: transcript, recording and metadata in a real S3 API server on
+loopback, signed webhooks to a local receiver, and the call's events as JSON lines."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import base64
+import io
+import json
+import wave
+from datetime import datetime
+from typing import Any
+
+import pytest
+import websockets
+from pipecat.services.aws.nova_sonic.session_continuation import SessionContinuationParams
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from agent_bot.bot import BotDeps
+from agent_bot.session import SESSIONS
+from tests.agent_bot.fake_nova import FakeNovaSonic
+from tests.agent_bot.records_support import FAST, RECORDS_ENV, WHSEC, Receiver, S3Server, events, json_log, until_logged
+from tests.agent_bot.support import (
+    AGENT_CONTEXT,
+    CALL_SID,
+    agent_env,
+    bot_app,
+    collect,
+    serve,
+    twilio_media,
+    twilio_rest,
+    twilio_start,
+    until,
+    weather_api,
+    weather_env,
+)
+
+CALLER = "+15551234567"
+NO_ROTATION = SessionContinuationParams(enabled=False)
+PREFIX = f"voice/test/agents/agent-123/calls/{CALL_SID}"
+
+
+async def caller_audio(ws: Any) -> None:
+    """What Twilio does for the whole call: 20 ms of the caller's audio (a loud one) every 20 ms."""
+    try:
+        while True:
+            for message in twilio_media(1, byte=0x10):
+                await ws.send(message)
+            await asyncio.sleep(0.02)
+    except websockets.ConnectionClosed:
+        return
+
+
+def records_context(s3: S3Server, bucket: str, receiver: str) -> dict[str, Any]:
+    return AGENT_CONTEXT | {
+        "call_records": {"bucket": bucket, "prefix": "voice/test", "endpoint_url": s3.url, "recording": True},
+        "webhooks": {"endpoints": [{"url": f"http://{receiver}/hooks"}]},
+    }
+
+
+def said(role: str) -> list[str]:
+    """What the running session's record holds of `role`'s turns so far."""
+    session = SESSIONS.get("session-1")
+    entries = session.call.record.entries() if session else []
+    return [e["text"] for e in entries if e.get("role") == role]
+
+
+async def a_conversation(nova: FakeNovaSonic) -> None:
+    """The caller asks for the weather and, once the answer has been played, thanks the agent; the agent ends
+    the call after its goodbye."""
+    stream = await nova.stream()
+    await stream.wait_for("promptStart")
+    stream.user_says("What's the weather in Paris?")
+    stream.calls_tool("get_current_weather", {"location": "paris"})
+    await stream.wait_for("toolResult")
+    stream.says("It is twenty-one degrees in Paris.", audio_ms=600)
+    await until(lambda: said("assistant") == ["It is twenty-one degrees in Paris."])
+    stream.user_says("Thanks, that's all.")
+    stream.calls_tool("end_call", {"reason": "caller is done"})
+    await stream.wait_for("toolResult", 2)
+    stream.says("Goodbye!", audio_ms=500)
+
+
+TURNS = [
+    {"type": "turn", "role": "user", "text": "What's the weather in Paris?"},
+    {
+        "type": "tool_call",
+        "name": "get_current_weather",
+        "arguments": {"location": "paris"},
+        "result": {"location": "Paris", "temperature_c": 21.5, "wind_kmh": 9.0, "conditions": "partly cloudy"},
+    },
+    {"type": "turn", "role": "assistant", "text": "It is twenty-one degrees in Paris.", "interrupted": False},
+    {"type": "turn", "role": "user", "text": "Thanks, that's all."},
+    {
+        "type": "tool_call",
+        "name": "end_call",
+        "arguments": {"reason": "caller is done"},
+        "result": {"status": "ending", "instruction": "Say a short goodbye now."},
+    },
+    {"type": "turn", "role": "assistant", "text": "Goodbye!", "interrupted": False},
+]
+
+
+def without_times(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in e.items() if k != "started_at"} for e in entries]
+
+
+def loudness(samples: bytes) -> int:
+    """How many of these 16-bit samples are not (near) silence."""
+    values = array.array("h", samples)
+    return sum(abs(v) > 500 for v in values)
+
+
+async def a_whole_call(deps: BotDeps, log: io.StringIO, nova: FakeNovaSonic) -> None:
+    async with serve(bot_app(deps)) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
+        received: list[dict[str, Any]] = []
+        reader = asyncio.create_task(collect(ws, received))
+        for message in twilio_start({"from_number": CALLER}):
+            await ws.send(message)
+        audio = asyncio.create_task(caller_audio(ws))
+        await a_conversation(nova)
+        await asyncio.wait_for(reader, 15)  # the bot ended the call and closed the stream
+        audio.cancel()
+    await until_logged(log, "call.reported")
+
+
+async def test_a_twilio_call_is_stored_announced_and_logged(s3: S3Server, bucket: str) -> None:
+    nova, receiver = FakeNovaSonic(), Receiver()
+    rest_app, updates = twilio_rest()
+    async with serve(rest_app) as rest, serve(weather_api()) as weather, serve(receiver.app()) as hooks:
+        urls = {"TWILIO_API_BASE_URL": f"http://{rest}", **weather_env(weather)}
+        env = agent_env(records_context(s3, bucket, hooks), **urls, **RECORDS_ENV)
+        deps = BotDeps(environ=env, llm_class=nova.llm_class(), session_continuation=NO_ROTATION, delivery=FAST)
+        with json_log() as log:
+            await a_whole_call(deps, log, nova)
+    assert [u.get("Status") for u in updates] == ["completed"]  # hung up once, as before
+
+    # the three objects, under the configured prefix
+    assert s3.keys(bucket) == [f"{PREFIX}/metadata.json", f"{PREFIX}/recording.wav", f"{PREFIX}/transcript.json"]
+    transcript = json.loads(s3.read(bucket, f"{PREFIX}/transcript.json"))
+    metadata = json.loads(s3.read(bucket, f"{PREFIX}/metadata.json"))
+    # exactly what was said and done, in order, each with its start time
+    assert without_times(transcript["entries"]) == TURNS
+    times = [datetime.fromisoformat(e["started_at"]) for e in transcript["entries"]]
+    assert times == sorted(times)
+    assert (transcript["call_id"], transcript["end_reason"]) == (CALL_SID, "agent_ended")
+
+    started, ended = datetime.fromisoformat(metadata["started_at"]), datetime.fromisoformat(metadata["ended_at"])
+    assert metadata == {
+        "agent_id": "agent-123",
+        "config_version": 3,
+        "transport": "twilio",
+        "call_id": CALL_SID,
+        "session_id": "session-1",
+        "caller_number": "+*******4567",  # masked: the configuration does not keep it
+        "started_at": metadata["started_at"],
+        "answered_at": metadata["answered_at"],
+        "ended_at": metadata["ended_at"],
+        "duration_s": round((ended - started).total_seconds(), 3),
+        "end_reason": "agent_ended",
+        "tools_used": ["get_current_weather", "end_call"],
+        "transfer_target": None,
+    }
+    assert started <= times[0] and times[-1] <= ended
+
+    # both sides at Twilio's 8 kHz, about as long as the call
+    with wave.open(io.BytesIO(s3.read(bucket, f"{PREFIX}/recording.wav"))) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 2, 2)
+        seconds = wav.getnframes() / wav.getframerate()
+        samples = array.array("h", wav.readframes(wav.getnframes()))
+    answered = datetime.fromisoformat(metadata["answered_at"])
+    assert started <= answered < ended
+    # recorded from the moment the agent answered to the call's end (the pipeline's start-up is not audio)
+    assert abs(seconds - (ended - answered).total_seconds()) < 0.3, (seconds, metadata)
+    caller, agent = samples[0::2].tobytes(), samples[1::2].tobytes()
+    assert loudness(caller) > 8000 * seconds / 2  # the caller spoke all along
+    assert loudness(agent) > 8000 * 0.8  # about 1.1 s of the agent's tone was played
+
+    # the webhooks: in order, signed the Standard Webhooks way, carrying the metadata, the keys and the transcript
+    assert receiver.types() == ["call.started", "call.ended", "transcript.ready"]
+    verifier = Webhook(WHSEC)
+    for hook in receiver.hooks:
+        assert verifier.verify(hook.body, hook.headers) == hook.json
+        assert hook.headers["webhook-id"].startswith("msg_") and hook.headers["content-type"] == "application/json"
+    started_hook, ended_hook, transcript_hook = (h.json["data"] for h in receiver.hooks)
+    assert started_hook == {k: metadata[k] for k in ("agent_id", "config_version", "transport", "call_id")} | {
+        "session_id": "session-1",
+        "caller_number": "+*******4567",
+        "started_at": metadata["started_at"],
+    }
+    stored = {"status": "stored", "error": None}
+    assert ended_hook == metadata | {
+        "records": {
+            name: {"key": f"{PREFIX}/{name}", "bytes": len(s3.read(bucket, f"{PREFIX}/{name}"))} | stored
+            for name in ("transcript.json", "recording.wav", "metadata.json")
+        }
+    }
+    assert transcript_hook == transcript | {"record": ended_hook["records"]["transcript.json"]}
+    # a body changed on the way fails verification, as does a signature made with another secret
+    tampered = receiver.hooks[1].body.replace(b"agent_ended", b"caller_hung_up")
+    with pytest.raises(WebhookVerificationError):
+        verifier.verify(tampered, receiver.hooks[1].headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + base64.b64encode(b"another-secret-of-32-bytes-long!").decode()).verify(
+            receiver.hooks[1].body, receiver.hooks[1].headers
+        )
+
+    # one JSON line per log record; the call's events with stable names, counting what happened
+    lines = events(log)
+    assert lines and all({"time", "level", "message", "logger"} <= set(line) for line in lines)
+    call_events = [line for line in lines if line.get("call_id") == CALL_SID and "event" in line]
+    assert [e["event"] for e in call_events] == [
+        "call.started",
+        "webhook.delivered",
+        "call.tool",
+        "call.tool",
+        "call.ended",
+        "call.record_stored",
+        "call.record_stored",
+        "call.record_stored",
+        "webhook.delivered",
+        "webhook.delivered",
+        "call.reported",
+    ]
+    ended_event = events(log, "call.ended")[0]
+    assert (ended_event["duration_s"], ended_event["end_reason"]) == (metadata["duration_s"], "agent_ended")
+    assert [e["name"] for e in events(log, "call.tool")] == ["get_current_weather", "end_call"]
+    assert events(log, "call.started")[0]["caller_number"] == "+*******4567"  # logs always mask the caller
+    assert events(log, "call.reported")[0]["webhooks_delivered"] == 3
+
+    # no secret anywhere: logs, webhooks, stored objects
+    secrets = [env[k] for k in ("AWS_SECRET_ACCESS_KEY", "TWILIO_AUTH_TOKEN", *RECORDS_ENV)]
+    everything = log.getvalue() + "".join(h.body.decode() for h in receiver.hooks)
+    everything += "".join(s3.read(bucket, k).decode() for k in (f"{PREFIX}/metadata.json", f"{PREFIX}/transcript.json"))
+    assert not [secret for secret in secrets if secret in everything]
