@@ -72,6 +72,8 @@ def configure(environ: Mapping[str, str]) -> None:
         add_json_sink(sys.stderr, level)
 
 
-def call_event(event: str, message: str, fields: Mapping[str, object], /, **more: object) -> None:
+def call_event(
+    event: str, message: str, fields: Mapping[str, object], /, *, level: str = "INFO", **more: object
+) -> None:
     """Log one call event: `event` and the call's `fields` (its ids), plus `more` about this event."""
-    logger.bind(event=event, **fields, **more).info(message)
+    logger.bind(event=event, **fields, **more).log(level, message)

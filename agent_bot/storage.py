@@ -111,7 +111,8 @@ class RecordStore:
             if result.status == "stored":
                 logs.call_event(logs.RECORD_STORED, f"stored {result.name}", log_fields, **result.document())
             else:
-                logs.call_event(logs.RECORD_FAILED, f"{result.name} not stored", log_fields, **result.document())
+                message = f"{result.name} not stored: {result.error}"
+                logs.call_event(logs.RECORD_FAILED, message, log_fields, level="ERROR", **result.document())
         return stored
 
     def _client(self) -> Any:

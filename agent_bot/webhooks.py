@@ -162,10 +162,14 @@ class WebhookSender:
         except (httpx.HTTPError, _Refused) as exc:  # not worth retrying
             error = _describe(exc)
         delivery = Delivery(event, _host(url), error is None, attempts, error)
-        name, text = (logs.WEBHOOK_DELIVERED, "delivered") if error is None else (logs.WEBHOOK_FAILED, "not delivered")
+        name, text, level = (
+            (logs.WEBHOOK_DELIVERED, "delivered", "INFO")
+            if error is None
+            else (logs.WEBHOOK_FAILED, f"not delivered after {attempts} attempts: {error}", "WARNING")
+        )
         logs.call_event(
-            name, f"webhook {event} {text}", self._fields, webhook_event=event, endpoint=delivery.endpoint,
-            attempts=attempts, error=error,
+            name, f"webhook {event} {text}", self._fields, level=level, webhook_event=event,
+            endpoint=delivery.endpoint, attempts=attempts, error=error,
         )  # fmt: skip
         return delivery
 

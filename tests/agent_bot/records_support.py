@@ -1,5 +1,5 @@
 """What the call-records tests run against: a real S3 API server on loopback (moto's server mode), a webhook
-receiver, a store that hangs, and the bot's environment and bounds for them."""
+receiver, a store that hangs, the bot's environment and bounds for them, and a whole phone call."""
 
 from __future__ import annotations
 
@@ -14,15 +14,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
+import websockets
 from fastapi import FastAPI, Request, Response
 from loguru import logger
 from moto.server import ThreadedMotoServer
+from pipecat.services.aws.nova_sonic.session_continuation import SessionContinuationParams
 
 from agent_bot import logs
+from agent_bot.bot import BotDeps
 from agent_bot.reporting import DeliveryPolicy
+from agent_bot.session import SESSIONS
 from agent_bot.storage import StoragePolicy
 from agent_bot.webhooks import WebhookPolicy
+from tests.agent_bot.fake_nova import FakeNovaSonic
+from tests.agent_bot.support import AGENT_CONTEXT, bot_app, collect, serve, twilio_media, twilio_start, until
 
+CALLER = "+15551234567"
 WHSEC = "whsec_" + base64.b64encode(b"call-records-test-signing-key-32b").decode()
 S3_KEY_ID, S3_SECRET = "AKIACALLRECORDS", "call-records-secret-key"
 RECORDS_ENV = {
@@ -35,6 +42,16 @@ FAST = DeliveryPolicy(
     storage=StoragePolicy(attempts=2, connect_timeout_s=2, read_timeout_s=10, deadline_s=20),
     webhooks=WebhookPolicy(attempts=3, timeout_s=10, backoff_s=0.05, backoff_max_s=0.2, deadline_s=20),
 )
+
+
+def bot_deps(environ: dict[str, str], nova: FakeNovaSonic) -> BotDeps:
+    """The bot with the fake Nova Sonic, no session rotation, and the test-sized bounds."""
+    return BotDeps(
+        environ=environ,
+        llm_class=nova.llm_class(),
+        session_continuation=SessionContinuationParams(enabled=False),
+        delivery=FAST,
+    )
 
 
 @dataclass
@@ -110,24 +127,32 @@ class Receiver:
         return [h.json["type"] for h in self.hooks]
 
 
+@dataclass
+class HangingStore:
+    url: str
+    release: asyncio.Event
+    connections: int = 0
+
+
 @contextlib.asynccontextmanager
-async def hanging_store() -> AsyncIterator[tuple[str, asyncio.Event]]:
-    """A TCP server that takes connections and never answers, until the event is set; then it closes them and
-    stops listening. Yields its URL and the event."""
-    release = asyncio.Event()
+async def hanging_store() -> AsyncIterator[HangingStore]:
+    """A TCP server that takes connections and never answers until `release` is set; then it closes them and
+    stops listening (so what follows is refused)."""
+    store = HangingStore("", asyncio.Event())
     held: list[asyncio.StreamWriter] = []
 
     async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         held.append(writer)
-        await release.wait()
+        store.connections += 1
+        await store.release.wait()
         writer.close()
 
     server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    store.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     try:
-        yield f"http://127.0.0.1:{port}", release
+        yield store
     finally:
-        release.set()
+        store.release.set()
         server.close()
         for writer in held:
             writer.close()
@@ -157,3 +182,62 @@ async def until_logged(log: io.StringIO, name: str, timeout: float = 30.0) -> di
         return found[0]
 
     return await asyncio.wait_for(wait(), timeout)
+
+
+async def caller_audio(ws: Any) -> None:
+    """What Twilio does for the whole call: 20 ms of the caller's audio (a loud one) every 20 ms."""
+    try:
+        while True:
+            for message in twilio_media(1, byte=0x10):
+                await ws.send(message)
+            await asyncio.sleep(0.02)
+    except websockets.ConnectionClosed:
+        return
+
+
+def records_context(store_url: str, bucket: str, receiver: str) -> dict[str, Any]:
+    """The test agent, keeping its calls (with their audio) under `voice/test` and telling `receiver`."""
+    return AGENT_CONTEXT | {
+        "call_records": {"bucket": bucket, "prefix": "voice/test", "endpoint_url": store_url, "recording": True},
+        "webhooks": {"endpoints": [{"url": f"http://{receiver}/hooks"}]},
+    }
+
+
+def said(role: str) -> list[str]:
+    """What the running session's record holds of `role`'s turns so far."""
+    session = SESSIONS.get("session-1")
+    entries = session.call.record.entries() if session else []
+    return [e["text"] for e in entries if e.get("role") == role]
+
+
+async def a_conversation(nova: FakeNovaSonic) -> None:
+    """The caller asks for the weather and, once the answer has been played, thanks the agent; the agent ends
+    the call after its goodbye."""
+    stream = await nova.stream()
+    await stream.wait_for("promptStart")
+    stream.user_says("What's the weather in Paris?")
+    stream.calls_tool("get_current_weather", {"location": "paris"})
+    await stream.wait_for("toolResult")
+    stream.says("It is twenty-one degrees in Paris.", audio_ms=600)
+    await until(lambda: said("assistant") == ["It is twenty-one degrees in Paris."])
+    stream.user_says("Thanks, that's all.")
+    stream.calls_tool("end_call", {"reason": "caller is done"})
+    await stream.wait_for("toolResult", 2)
+    stream.says("Goodbye!", audio_ms=500)
+
+
+@contextlib.asynccontextmanager
+async def a_phone_call(deps: BotDeps, nova: FakeNovaSonic) -> AsyncIterator[None]:
+    """Serve the bot, place a Twilio call from CALLER and hold the conversation until the bot has hung up and
+    closed the stream; yields while the bot still runs (its records and webhooks may be on their way)."""
+    async with serve(bot_app(deps)) as bot:
+        async with websockets.connect(f"ws://{bot}/ws") as ws:
+            received: list[dict[str, Any]] = []
+            reader = asyncio.create_task(collect(ws, received))
+            for message in twilio_start({"from_number": CALLER}):
+                await ws.send(message)
+            audio = asyncio.create_task(caller_audio(ws))
+            await a_conversation(nova)
+            await asyncio.wait_for(reader, 15)  # the bot ended the call and closed the stream
+            audio.cancel()
+        yield

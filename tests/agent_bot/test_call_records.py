@@ -4,7 +4,6 @@ loopback, signed webhooks to a local receiver, and the call's events as JSON lin
 from __future__ import annotations
 
 import array
-import asyncio
 import base64
 import io
 import json
@@ -13,74 +12,32 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-import websockets
-from pipecat.services.aws.nova_sonic.session_continuation import SessionContinuationParams
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from agent_bot.bot import BotDeps
-from agent_bot.session import SESSIONS
 from tests.agent_bot.fake_nova import FakeNovaSonic
-from tests.agent_bot.records_support import FAST, RECORDS_ENV, WHSEC, Receiver, S3Server, events, json_log, until_logged
+from tests.agent_bot.records_support import (
+    RECORDS_ENV,
+    WHSEC,
+    Receiver,
+    S3Server,
+    a_phone_call,
+    bot_deps,
+    events,
+    json_log,
+    records_context,
+    until_logged,
+)
 from tests.agent_bot.support import (
-    AGENT_CONTEXT,
     CALL_SID,
     agent_env,
-    bot_app,
-    collect,
     serve,
-    twilio_media,
     twilio_rest,
-    twilio_start,
-    until,
     weather_api,
     weather_env,
 )
 
-CALLER = "+15551234567"
-NO_ROTATION = SessionContinuationParams(enabled=False)
 PREFIX = f"voice/test/agents/agent-123/calls/{CALL_SID}"
-
-
-async def caller_audio(ws: Any) -> None:
-    """What Twilio does for the whole call: 20 ms of the caller's audio (a loud one) every 20 ms."""
-    try:
-        while True:
-            for message in twilio_media(1, byte=0x10):
-                await ws.send(message)
-            await asyncio.sleep(0.02)
-    except websockets.ConnectionClosed:
-        return
-
-
-def records_context(s3: S3Server, bucket: str, receiver: str) -> dict[str, Any]:
-    return AGENT_CONTEXT | {
-        "call_records": {"bucket": bucket, "prefix": "voice/test", "endpoint_url": s3.url, "recording": True},
-        "webhooks": {"endpoints": [{"url": f"http://{receiver}/hooks"}]},
-    }
-
-
-def said(role: str) -> list[str]:
-    """What the running session's record holds of `role`'s turns so far."""
-    session = SESSIONS.get("session-1")
-    entries = session.call.record.entries() if session else []
-    return [e["text"] for e in entries if e.get("role") == role]
-
-
-async def a_conversation(nova: FakeNovaSonic) -> None:
-    """The caller asks for the weather and, once the answer has been played, thanks the agent; the agent ends
-    the call after its goodbye."""
-    stream = await nova.stream()
-    await stream.wait_for("promptStart")
-    stream.user_says("What's the weather in Paris?")
-    stream.calls_tool("get_current_weather", {"location": "paris"})
-    await stream.wait_for("toolResult")
-    stream.says("It is twenty-one degrees in Paris.", audio_ms=600)
-    await until(lambda: said("assistant") == ["It is twenty-one degrees in Paris."])
-    stream.user_says("Thanks, that's all.")
-    stream.calls_tool("end_call", {"reason": "caller is done"})
-    await stream.wait_for("toolResult", 2)
-    stream.says("Goodbye!", audio_ms=500)
 
 
 TURNS = [
@@ -113,28 +70,16 @@ def loudness(samples: bytes) -> int:
     return sum(abs(v) > 500 for v in values)
 
 
-async def a_whole_call(deps: BotDeps, log: io.StringIO, nova: FakeNovaSonic) -> None:
-    async with serve(bot_app(deps)) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
-        received: list[dict[str, Any]] = []
-        reader = asyncio.create_task(collect(ws, received))
-        for message in twilio_start({"from_number": CALLER}):
-            await ws.send(message)
-        audio = asyncio.create_task(caller_audio(ws))
-        await a_conversation(nova)
-        await asyncio.wait_for(reader, 15)  # the bot ended the call and closed the stream
-        audio.cancel()
-    await until_logged(log, "call.reported")
-
-
 async def test_a_twilio_call_is_stored_announced_and_logged(s3: S3Server, bucket: str) -> None:
     nova, receiver = FakeNovaSonic(), Receiver()
     rest_app, updates = twilio_rest()
     async with serve(rest_app) as rest, serve(weather_api()) as weather, serve(receiver.app()) as hooks:
         urls = {"TWILIO_API_BASE_URL": f"http://{rest}", **weather_env(weather)}
-        env = agent_env(records_context(s3, bucket, hooks), **urls, **RECORDS_ENV)
-        deps = BotDeps(environ=env, llm_class=nova.llm_class(), session_continuation=NO_ROTATION, delivery=FAST)
+        env = agent_env(records_context(s3.url, bucket, hooks), **urls, **RECORDS_ENV)
         with json_log() as log:
-            await a_whole_call(deps, log, nova)
+            async with a_phone_call(bot_deps(env, nova), nova):
+                pass
+            await until_logged(log, "call.reported")
     assert [u.get("Status") for u in updates] == ["completed"]  # hung up once, as before
 
     # the three objects, under the configured prefix
