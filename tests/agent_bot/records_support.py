@@ -203,9 +203,9 @@ def records_context(store_url: str, bucket: str, receiver: str) -> dict[str, Any
     }
 
 
-def said(role: str) -> list[str]:
+def said(role: str, session_id: str = "session-1") -> list[str]:
     """What the running session's record holds of `role`'s turns so far."""
-    session = SESSIONS.get("session-1")
+    session = SESSIONS.get(session_id)
     entries = session.call.record.entries() if session else []
     return [e["text"] for e in entries if e.get("role") == role]
 
