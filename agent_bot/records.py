@@ -73,6 +73,7 @@ class CallRecord:
     transfer_target: str | None = None
     _entries: list[_Entry] = field(default_factory=list)
     _tools: dict[str, _Entry] = field(default_factory=dict)  # by tool_call_id
+    _waiting: dict[str, list[tuple[datetime, dict[str, Any]]]] = field(default_factory=dict)  # events of tools unseen
 
     def _add(self, kind: str, started_at: datetime, body: dict[str, Any]) -> _Entry:
         entry = _Entry(started_at, _RANK[kind], len(self._entries), body)
@@ -92,7 +93,9 @@ class CallRecord:
 
     def tool_started(self, tool_call_id: str, name: str, arguments: Any) -> None:
         body = {"type": "tool_call", "name": name, "arguments": arguments, "result": None}
-        self._tools[tool_call_id] = self._add("tool_call", now(), body)
+        entry = self._tools[tool_call_id] = self._add("tool_call", now(), body)
+        for _, event in self._waiting.pop(tool_call_id, []):
+            self._add("event", entry.started_at, event)
 
     def tool_finished(self, tool_call_id: str, result: Any, error: str | None = None) -> None:
         entry = self._tools.get(tool_call_id)
@@ -101,9 +104,15 @@ class CallRecord:
             if error:
                 entry.body["error"] = error
 
-    def event(self, name: str, **details: Any) -> None:
-        """Something the bot did or decided (a transfer, an end requested, a context update)."""
-        self._add("event", now(), {"type": "event", "name": name, **details})
+    def event(self, name: str, *, tool_call_id: str | None = None, **details: Any) -> None:
+        """Something the bot did or decided (a transfer, a context update). An event of a tool call comes right
+        after that call, even when the tool reports it before the call's frame has been seen."""
+        body = {"type": "event", "name": name, **details}
+        tool = self._tools.get(tool_call_id) if tool_call_id else None
+        if tool_call_id and tool is None:
+            self._waiting.setdefault(tool_call_id, []).append((now(), body))
+        else:
+            self._add("event", tool.started_at if tool else now(), body)
 
     def end(self, reason: str) -> None:
         """Why the call ends (said when it is decided: an agent's end_call before its goodbye)."""
@@ -132,6 +141,10 @@ class CallRecord:
 
     def entries(self) -> list[dict[str, Any]]:
         """Every entry in the order it happened."""
+        for waiting in self._waiting.values():  # tool calls the pipeline ended before reporting
+            for at, event in waiting:
+                self._add("event", at, event)
+        self._waiting.clear()
         return [e.document() for e in sorted(self._entries, key=lambda e: (e.started_at, e.rank, e.seq))]
 
     def ids(self) -> dict[str, Any]:

@@ -160,11 +160,12 @@ def build_tools(
             if call.record.end_reason == TRANSFERRED:  # the call goes on
                 call.record.end_reason = None
             logger.warning(f"transfer failed: {type(exc).__name__}")
-            call.record.event("transfer", target=target, status="failed", error=type(exc).__name__)
+            failed = {"status": "failed", "error": type(exc).__name__}
+            call.record.event("transfer", tool_call_id=params.tool_call_id, target=target, **failed)
             await params.result_callback({"status": "failed", "message": "The transfer did not go through."})
             return
         call.record.transfer_target = target
-        call.record.event("transfer", target=target, status="transferring")
+        call.record.event("transfer", tool_call_id=params.tool_call_id, target=target, status="transferring")
         await params.result_callback({"status": "transferring"})
 
     handlers: dict[str, Handler] = {

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+import websockets
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -29,10 +30,14 @@ from tests.agent_bot.records_support import (
     until_logged,
 )
 from tests.agent_bot.support import (
+    AGENT_CONTEXT,
     CALL_SID,
+    STREAM_SID,
     agent_env,
+    bot_app,
     serve,
     twilio_rest,
+    twilio_start,
     weather_api,
     weather_env,
 )
@@ -180,3 +185,43 @@ async def test_a_twilio_call_is_stored_announced_and_logged(s3: S3Server, bucket
     everything = log.getvalue() + "".join(h.body.decode() for h in receiver.hooks)
     everything += "".join(s3.read(bucket, k).decode() for k in (f"{PREFIX}/metadata.json", f"{PREFIX}/transcript.json"))
     assert not [secret for secret in secrets if secret in everything]
+
+
+async def test_a_transfer_is_recorded_and_webhooks_work_without_storage() -> None:
+    nova, receiver = FakeNovaSonic(), Receiver()
+    rest_app, updates = twilio_rest()
+    async with serve(rest_app) as rest, serve(receiver.app()) as hooks:
+        context = AGENT_CONTEXT | {"webhooks": {"endpoints": [{"url": f"http://{hooks}/hooks"}]}}
+        env = agent_env(context, TWILIO_API_BASE_URL=f"http://{rest}", WEBHOOK_SIGNING_SECRET=WHSEC)
+        with json_log() as log:
+            async with serve(bot_app(bot_deps(env, nova))) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
+                for message in twilio_start():
+                    await ws.send(message)
+                stream = await nova.stream()
+                await stream.wait_for("promptStart")
+                stream.calls_tool("transfer_call", {"reason": "wants a person"})
+                await stream.wait_for("toolResult")
+                # Twilio moves the call to the new leg: it stops the media stream and closes the socket
+                await ws.send(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}}))
+                await ws.close()
+                await until_logged(log, "call.reported")
+    assert [u.get("Status") for u in updates] == [None]  # the transfer, and no hang-up
+
+    assert receiver.types() == ["call.started", "call.ended", "transcript.ready"]
+    ended, ready = receiver.hooks[1].json["data"], receiver.hooks[2].json["data"]
+    assert (ended["end_reason"], ended["transfer_target"], ended["tools_used"]) == (
+        "transferred",
+        "+15555550100",
+        ["transfer_call"],
+    )
+    skipped = {"key": None, "status": "skipped", "bytes": None, "error": "no call_records in the configuration"}
+    assert ended["records"] == {"transcript.json": skipped, "metadata.json": skipped}
+    assert without_times(ready["entries"]) == [
+        {
+            "type": "tool_call",
+            "name": "transfer_call",
+            "arguments": {"reason": "wants a person"},
+            "result": {"status": "transferring"},
+        },
+        {"type": "event", "name": "transfer", "target": "+15555550100", "status": "transferring"},
+    ]

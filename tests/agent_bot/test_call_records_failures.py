@@ -5,8 +5,10 @@ closed stream come while the upload or the first webhook is still stuck; failed 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 
+import websockets
 from standardwebhooks import Webhook
 
 from agent_bot.session import SESSIONS
@@ -24,7 +26,18 @@ from tests.agent_bot.records_support import (
     records_context,
     until_logged,
 )
-from tests.agent_bot.support import agent_env, serve, twilio_rest, until, weather_api, weather_env
+from tests.agent_bot.support import (
+    CALL_SID,
+    STREAM_SID,
+    agent_env,
+    bot_app,
+    serve,
+    twilio_rest,
+    twilio_start,
+    until,
+    weather_api,
+    weather_env,
+)
 from tests.helpers import free_port
 
 ATTEMPTS = FAST.webhooks.attempts
@@ -103,3 +116,26 @@ async def test_webhook_receiver_down_the_call_ends_on_time_and_retries_stop_at_t
         ids[hook.json["type"]].add(hook.headers["webhook-id"])
     assert all(len(one) == 1 for one in ids.values()) and len(set.union(*ids.values())) == 3
     assert len(receiver.hooks) == 3 * ATTEMPTS  # still: the retries stopped
+
+
+async def test_records_without_credentials_or_signing_secret_never_stop_a_call() -> None:
+    nova, receiver = FakeNovaSonic(), Receiver()
+    async with serve(receiver.app()) as hooks:
+        env = agent_env(records_context("https://s3.example", "calls", hooks))  # none of RECORDS_ENV
+        with json_log() as log:
+            async with serve(bot_app(bot_deps(env, nova))) as bot, websockets.connect(f"ws://{bot}/ws") as ws:
+                for message in twilio_start():
+                    await ws.send(message)
+                await (await nova.stream()).wait_for("promptStart")  # the session runs
+                await ws.send(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}}))
+                await ws.close()
+                reported = await until_logged(log, "call.reported")
+    errors = [line["message"] for line in events(log) if line["level"] == "ERROR"]
+    assert errors == [
+        "call records configured but not stored: CALL_RECORDS_AWS_ACCESS_KEY_ID and "
+        "CALL_RECORDS_AWS_SECRET_ACCESS_KEY not set in the agent's secrets",
+        "webhooks configured but not sent: WEBHOOK_SIGNING_SECRET is not set in the agent's secrets",
+    ]
+    assert reported["records"] == {"transcript.json": "skipped", "metadata.json": "skipped"}
+    assert receiver.hooks == []  # never unsigned
+    assert events(log, "call.ended")[0]["end_reason"] == "caller_hung_up"
