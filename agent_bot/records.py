@@ -122,10 +122,12 @@ class CallRecord:
     def answered(self) -> None:
         self.answered_at = self.answered_at or now()
 
-    def over(self) -> None:
-        """The caller's side of the call is over now (the goodbye played, the line closed): its end time. Tearing
-        the session down takes a moment more, which the call's duration leaves out."""
+    def over(self, reason: str | None = None) -> None:
+        """The caller's side of the call is over now (the goodbye played, the line closed): its end time, and why
+        if nothing said so before. Tearing the session down takes a moment more, which the duration leaves out."""
         self.ended_at = self.ended_at or now()
+        if reason:
+            self.end(reason)
 
     def finish(self) -> None:
         """The session is over: the end time if nothing gave one, and `session_ended` if nothing said why."""

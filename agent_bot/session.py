@@ -152,8 +152,7 @@ class AgentSession:
 
         @self.worker.event_handler("on_idle_timeout")  # type: ignore[untyped-decorator]
         async def idle(_worker: Any) -> None:
-            call.record.end(IDLE_TIMEOUT)
-            call.record.over()
+            call.record.over(IDLE_TIMEOUT)
 
         @transport.event_handler("on_client_connected")  # type: ignore[untyped-decorator]
         async def greet(_transport: Any, _client: Any) -> None:
@@ -165,8 +164,7 @@ class AgentSession:
 
         @transport.event_handler("on_client_disconnected")  # type: ignore[untyped-decorator]
         async def gone(_transport: Any, _client: Any) -> None:
-            call.record.end(CALLER_HUNG_UP)
-            call.record.over()
+            call.record.over(CALLER_HUNG_UP)
             await self.worker.cancel()
 
     def _register_tools(self, context: LLMContextConfig) -> list[Any]:

@@ -28,12 +28,17 @@ SESSION_TOKEN_ENV = "CALL_RECORDS_AWS_SESSION_TOKEN"  # noqa: S105
 @dataclass(frozen=True)
 class StoragePolicy:
     """How hard uploads are tried: `attempts` per request (botocore counts the first), each connect and read
-    bounded, and every object of one call within `deadline_s`."""
+    bounded, and every object of one call within `deadline_s` plus a second per `bytes_per_s` to send (a long
+    call's recording is hundreds of megabytes)."""
 
     attempts: int = 4
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
-    deadline_s: float = 120.0
+    deadline_s: float = 60.0
+    bytes_per_s: float = 1_000_000
+
+    def deadline_for(self, size: int) -> float:
+        return self.deadline_s + size / self.bytes_per_s
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,10 @@ class Item:
     name: str
     body: bytes | Path
     content_type: str
+
+    @property
+    def size(self) -> int:
+        return self.body.stat().st_size if isinstance(self.body, Path) else len(self.body)
 
 
 @dataclass(frozen=True)
@@ -92,15 +101,16 @@ class RecordStore:
         """Store each group after the one before (its items at once), all within the deadline; one result per
         item, in order, and one log event each."""
         items = [item for group in groups for item in group]
+        deadline = self.policy.deadline_for(sum(item.size for item in items))
         results: dict[str, StoredObject] = {}
         error = "not attempted"
         try:
-            async with asyncio.timeout(self.policy.deadline_s), self._client() as s3:
+            async with asyncio.timeout(deadline), self._client() as s3:
                 for group in groups:
                     for done in await asyncio.gather(*(self._put(s3, agent_id, call_id, i) for i in group)):
                         results[done.name] = done
         except TimeoutError:
-            error = f"TimeoutError: not stored within {self.policy.deadline_s:g} s"
+            error = f"TimeoutError: not stored within {deadline:.0f} s"
         except Exception as exc:  # the client itself could not be made (a malformed endpoint, say)
             error = describe(exc)
         stored = [

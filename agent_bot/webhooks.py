@@ -49,7 +49,7 @@ class WebhookPolicy:
     timeout_s: float = 5.0
     backoff_s: float = 0.5
     backoff_max_s: float = 8.0
-    deadline_s: float = 30.0
+    deadline_s: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ class WebhookSender:
                     await self._post(http, url, msg_id, body)
         except RetryError as exc:
             error = _describe(exc.last_attempt.exception())
-        except (httpx.HTTPError, _Refused) as exc:  # not worth retrying
+        except Exception as exc:  # not worth retrying (a 4xx, an invalid URL): given up at once
             error = _describe(exc)
         delivery = Delivery(event, _host(url), error is None, attempts, error)
         name, text, level = (

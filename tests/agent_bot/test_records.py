@@ -69,6 +69,8 @@ def test_object_keys_and_the_credentials_they_need() -> None:
     store = RecordStore.from_env(config, creds, StoragePolicy())
     assert store.key("a-1", "CA1", "metadata.json") == "voice/prod/agents/a-1/calls/CA1/metadata.json"
     assert "s3cr3t" not in repr(store)
+    # a bound on every upload of a call, longer for a long call's recording
+    assert StoragePolicy(deadline_s=60, bytes_per_s=1e6).deadline_for(300_000_000) == 360
     bare = RecordStore.from_env(CallRecordsConfig(bucket="calls"), creds, StoragePolicy())
     assert bare.key("a-1", "CA1", "recording.wav") == "agents/a-1/calls/CA1/recording.wav"
     with pytest.raises(StorageUnavailable) as refused:
