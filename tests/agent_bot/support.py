@@ -185,6 +185,11 @@ def twilio_start(custom: dict[str, str] | None = None, call_sid: str = CALL_SID)
     ]
 
 
+def twilio_stop() -> str:
+    """What Twilio sends when the call leaves the stream (the caller hung up, or the call was transferred)."""
+    return json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}})
+
+
 def twilio_media(chunks: int, byte: int = 0x7F) -> list[str]:
     """`chunks` × 20 ms of 8 kHz μ-law (160 bytes each)."""
     payload = base64.b64encode(bytes([byte]) * 160).decode()

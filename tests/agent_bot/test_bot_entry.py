@@ -20,14 +20,13 @@ from agent_bot.tools import CallState, WeatherClient, build_tools
 from tests.agent_bot.fake_nova import FakeNovaSonic
 from tests.agent_bot.support import (
     AGENT_CONTEXT,
-    CALL_SID,
-    STREAM_SID,
     agent_env,
     bot_app,
     closed_by_bot,
     log_lines,
     serve,
     twilio_start,
+    twilio_stop,
 )
 
 
@@ -73,7 +72,7 @@ async def test_a_configuration_from_a_newer_config_sync_runs_and_says_once_what_
                 applied = await http.post("/context", json=update)
             assert applied.json() == {"status": "applied", "version": 4, "mode": "reset"}
             await (await nova.stream(1)).wait_for("promptStart")
-            await ws.send(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}}))
+            await ws.send(twilio_stop())
     ignored = [line for line in lines if "ignored configuration fields" in line]
     assert len(ignored) == 1 and f"AGENT_CONFIG.llm_context.{field}" in ignored[0], lines
 

@@ -32,12 +32,12 @@ from tests.agent_bot.records_support import (
 from tests.agent_bot.support import (
     AGENT_CONTEXT,
     CALL_SID,
-    STREAM_SID,
     agent_env,
     bot_app,
     serve,
     twilio_rest,
     twilio_start,
+    twilio_stop,
     weather_api,
     weather_env,
 )
@@ -202,7 +202,7 @@ async def test_a_transfer_is_recorded_and_webhooks_work_without_storage() -> Non
                 stream.calls_tool("transfer_call", {"reason": "wants a person"})
                 await stream.wait_for("toolResult")
                 # Twilio moves the call to the new leg: it stops the media stream and closes the socket
-                await ws.send(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}}))
+                await ws.send(twilio_stop())
                 await ws.close()
                 await until_logged(log, "call.reported")
     assert [u.get("Status") for u in updates] == [None]  # the transfer, and no hang-up

@@ -5,7 +5,6 @@ closed stream come while the upload or the first webhook is still stuck; failed 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 
 import websockets
@@ -27,13 +26,12 @@ from tests.agent_bot.records_support import (
     until_logged,
 )
 from tests.agent_bot.support import (
-    CALL_SID,
-    STREAM_SID,
     agent_env,
     bot_app,
     serve,
     twilio_rest,
     twilio_start,
+    twilio_stop,
     until,
     weather_api,
     weather_env,
@@ -127,7 +125,7 @@ async def test_records_without_credentials_or_signing_secret_never_stop_a_call()
                 for message in twilio_start():
                     await ws.send(message)
                 await (await nova.stream()).wait_for("promptStart")  # the session runs
-                await ws.send(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}}))
+                await ws.send(twilio_stop())
                 await ws.close()
                 reported = await until_logged(log, "call.reported")
     errors = [line["message"] for line in events(log) if line["level"] == "ERROR"]

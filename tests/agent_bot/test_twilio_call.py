@@ -26,6 +26,7 @@ from tests.agent_bot.support import (
     twilio_media,
     twilio_rest,
     twilio_start,
+    twilio_stop,
     until,
     weather_api,
     weather_env,
@@ -129,7 +130,7 @@ async def test_weather_outage_falls_back_and_a_transfer_is_not_hung_up() -> None
                 "<Response><Dial><Number>+15555550100</Number></Dial></Response>"
             ]
             # Twilio moves the call to the new leg: it stops the media stream and closes the socket
-            await ws.send(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}}))
+            await ws.send(twilio_stop())
             await ws.close()
         await until(lambda: "session-1" not in SESSIONS)
         assert [u.get("Status") for u in updates] == [None]  # no hang-up: that would cut the transferred call
