@@ -7,7 +7,6 @@ and at the end, and each chunk is appended to the file.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 import wave
@@ -37,12 +36,13 @@ class CallRecording:
         self.error: str | None = None
         self._wav: wave.Wave_write | None = None
         self._frames = 0
+        self._closed = False
         # a plain function: pipecat runs each chunk's handler as a task, and one that never awaits runs to the end
         # before the next chunk's starts, so chunks are written in order
         self.processor.add_event_handler("on_audio_data", self._write)
 
     def _write(self, _processor: Any, audio: bytes, sample_rate: int, num_channels: int) -> None:
-        if self.error is not None:
+        if self.error is not None or self._closed:  # a chunk after the end (a pipeline cut short) is dropped
             return
         try:
             if self._wav is None:
@@ -58,9 +58,12 @@ class CallRecording:
 
     def finish(self) -> Path | None:
         """Close the file once the pipeline has ended (its handlers have run); the WAV, or None without audio."""
+        self._closed = True
         if self._wav is not None:
-            with contextlib.suppress(OSError):
+            try:
                 self._wav.close()
+            except OSError as exc:  # the header could not be written: the file is not a WAV to keep
+                self.error = f"{type(exc).__name__} closing the recording"
         return self.path if self._frames and self.error is None else None
 
     @property
