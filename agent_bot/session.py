@@ -132,7 +132,16 @@ class AgentSession:
         observe_turns(call.record, user, assistant)
         self.goodbye = GoodbyeWatch()
         self.recording = CallRecording(recording_rate) if reporter.wants_recording else None
-        pipeline = Pipeline(
+        self.worker = PipelineWorker(
+            self._pipeline(transport, user, assistant),
+            params=PipelineParams(enable_metrics=True),
+            idle_timeout_secs=idle_timeout_s,
+        )
+        self.runner = WorkerRunner(handle_sigint=False)
+        self._handle_events(transport)
+
+    def _pipeline(self, transport: BaseTransport, user: FrameProcessor, assistant: FrameProcessor) -> Pipeline:
+        return Pipeline(
             [
                 transport.input(),
                 user,
@@ -141,30 +150,29 @@ class AgentSession:
                 transport.output(),
                 *([self.recording.processor] if self.recording else []),  # both sides, as played
                 self.goodbye.played,
-                ToolCallTap(call.record),
+                ToolCallTap(self.call.record),
                 assistant,
             ]
         )
-        self.worker = PipelineWorker(
-            pipeline, params=PipelineParams(enable_metrics=True), idle_timeout_secs=idle_timeout_s
-        )
-        self.runner = WorkerRunner(handle_sigint=False)
+
+    def _handle_events(self, transport: BaseTransport) -> None:
+        record = self.call.record
 
         @self.worker.event_handler("on_idle_timeout")  # type: ignore[untyped-decorator]
         async def idle(_worker: Any) -> None:
-            call.record.over(IDLE_TIMEOUT)
+            record.over(IDLE_TIMEOUT)
 
         @transport.event_handler("on_client_connected")  # type: ignore[untyped-decorator]
         async def greet(_transport: Any, _client: Any) -> None:
-            call.record.answered()
-            greeting = self.caller.get("greeting") or config.llm_context.greeting
+            record.answered()
+            greeting = self.caller.get("greeting") or self.config.llm_context.greeting
             instruction = f'Greet the caller by saying: "{greeting}"' if greeting else DEFAULT_GREETING
             self.context.add_message({"role": "developer", "content": instruction})
             await self.worker.queue_frames([LLMRunFrame()])
 
         @transport.event_handler("on_client_disconnected")  # type: ignore[untyped-decorator]
         async def gone(_transport: Any, _client: Any) -> None:
-            call.record.over(CALLER_HUNG_UP)
+            record.over(CALLER_HUNG_UP)
             await self.worker.cancel()
 
     def _register_tools(self, context: LLMContextConfig) -> list[Any]:

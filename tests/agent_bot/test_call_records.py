@@ -89,15 +89,28 @@ async def test_a_twilio_call_is_stored_announced_and_logged(s3: S3Server, bucket
 
     # the three objects, under the configured prefix
     assert s3.keys(bucket) == [f"{PREFIX}/metadata.json", f"{PREFIX}/recording.wav", f"{PREFIX}/transcript.json"]
-    transcript = json.loads(s3.read(bucket, f"{PREFIX}/transcript.json"))
-    metadata = json.loads(s3.read(bucket, f"{PREFIX}/metadata.json"))
+    stored = {
+        name: s3.read(bucket, f"{PREFIX}/{name}") for name in ("transcript.json", "recording.wav", "metadata.json")
+    }
+    transcript, metadata = json.loads(stored["transcript.json"]), json.loads(stored["metadata.json"])
+    check_transcript_and_metadata(transcript, metadata)
+    check_recording(stored["recording.wav"], metadata)
+    check_webhooks(receiver, transcript, metadata, {name: len(body) for name, body in stored.items()})
+    check_call_events(log, metadata)
+    # no secret anywhere: logs, webhooks, stored objects
+    secrets = [env[k] for k in ("AWS_SECRET_ACCESS_KEY", "TWILIO_AUTH_TOKEN", *RECORDS_ENV)]
+    everything = log.getvalue() + "".join(h.body.decode() for h in receiver.hooks)
+    everything += stored["metadata.json"].decode() + stored["transcript.json"].decode()
+    assert not [secret for secret in secrets if secret in everything]
+
+
+def check_transcript_and_metadata(transcript: dict[str, Any], metadata: dict[str, Any]) -> None:
     # exactly what was said and done, in order, each with its start time
     assert without_times(transcript["entries"]) == TURNS
     times = [datetime.fromisoformat(e["started_at"]) for e in transcript["entries"]]
     assert times == sorted(times)
     assert (transcript["call_id"], transcript["end_reason"]) == (CALL_SID, "agent_ended")
-
-    started, ended = datetime.fromisoformat(metadata["started_at"]), datetime.fromisoformat(metadata["ended_at"])
+    started, answered, ended = (datetime.fromisoformat(metadata[k]) for k in ("started_at", "answered_at", "ended_at"))
     assert metadata == {
         "agent_id": "agent-123",
         "config_version": 3,
@@ -113,78 +126,68 @@ async def test_a_twilio_call_is_stored_announced_and_logged(s3: S3Server, bucket
         "tools_used": ["get_current_weather", "end_call"],
         "transfer_target": None,
     }
-    assert started <= times[0] and times[-1] <= ended
+    assert started <= answered <= times[0] and times[-1] <= ended
 
-    # both sides at Twilio's 8 kHz, about as long as the call
-    with wave.open(io.BytesIO(s3.read(bucket, f"{PREFIX}/recording.wav"))) as wav:
+
+def check_recording(body: bytes, metadata: dict[str, Any]) -> None:
+    """Both sides at Twilio's 8 kHz, from the moment the agent answered (its start-up is not audio) to the end."""
+    with wave.open(io.BytesIO(body)) as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 2, 2)
         seconds = wav.getnframes() / wav.getframerate()
         samples = array.array("h", wav.readframes(wav.getnframes()))
-    answered = datetime.fromisoformat(metadata["answered_at"])
-    assert started <= answered < ended
-    # recorded from the moment the agent answered to the call's end (the pipeline's start-up is not audio)
+    answered, ended = (datetime.fromisoformat(metadata[k]) for k in ("answered_at", "ended_at"))
     assert abs(seconds - (ended - answered).total_seconds()) < 0.3, (seconds, metadata)
     caller, agent = samples[0::2].tobytes(), samples[1::2].tobytes()
     assert loudness(caller) > 8000 * seconds / 2  # the caller spoke all along
     assert loudness(agent) > 8000 * 0.8  # about 1.1 s of the agent's tone was played
 
-    # the webhooks: in order, signed the Standard Webhooks way, carrying the metadata, the keys and the transcript
+
+def check_webhooks(
+    receiver: Receiver, transcript: dict[str, Any], metadata: dict[str, Any], sizes: dict[str, int]
+) -> None:
+    """In order, signed the Standard Webhooks way, carrying the metadata, the keys and the transcript."""
     assert receiver.types() == ["call.started", "call.ended", "transcript.ready"]
     verifier = Webhook(WHSEC)
     for hook in receiver.hooks:
         assert verifier.verify(hook.body, hook.headers) == hook.json
         assert hook.headers["webhook-id"].startswith("msg_") and hook.headers["content-type"] == "application/json"
     started_hook, ended_hook, transcript_hook = (h.json["data"] for h in receiver.hooks)
-    assert started_hook == {k: metadata[k] for k in ("agent_id", "config_version", "transport", "call_id")} | {
-        "session_id": "session-1",
-        "caller_number": "+*******4567",
-        "started_at": metadata["started_at"],
-    }
+    ids = ("agent_id", "config_version", "transport", "call_id", "session_id", "caller_number", "started_at")
+    assert started_hook == {k: metadata[k] for k in ids}
     stored = {"status": "stored", "error": None}
-    assert ended_hook == metadata | {
-        "records": {
-            name: {"key": f"{PREFIX}/{name}", "bytes": len(s3.read(bucket, f"{PREFIX}/{name}"))} | stored
-            for name in ("transcript.json", "recording.wav", "metadata.json")
-        }
-    }
-    assert transcript_hook == transcript | {"record": ended_hook["records"]["transcript.json"]}
+    records = {name: {"key": f"{PREFIX}/{name}", "bytes": size} | stored for name, size in sizes.items()}
+    assert ended_hook == metadata | {"records": records}
+    assert transcript_hook == transcript | {"record": records["transcript.json"]}
     # a body changed on the way fails verification, as does a signature made with another secret
-    tampered = receiver.hooks[1].body.replace(b"agent_ended", b"caller_hung_up")
+    ended = receiver.hooks[1]
     with pytest.raises(WebhookVerificationError):
-        verifier.verify(tampered, receiver.hooks[1].headers)
+        verifier.verify(ended.body.replace(b"agent_ended", b"caller_hung_up"), ended.headers)
     with pytest.raises(WebhookVerificationError):
         Webhook("whsec_" + base64.b64encode(b"another-secret-of-32-bytes-long!").decode()).verify(
-            receiver.hooks[1].body, receiver.hooks[1].headers
+            ended.body, ended.headers
         )
 
-    # one JSON line per log record; the call's events with stable names, counting what happened
+
+def check_call_events(log: io.StringIO, metadata: dict[str, Any]) -> None:
+    """One JSON line per log record; the call's events with stable names, counting what happened."""
     lines = events(log)
     assert lines and all({"time", "level", "message", "logger"} <= set(line) for line in lines)
-    call_events = [line for line in lines if line.get("call_id") == CALL_SID and "event" in line]
-    assert [e["event"] for e in call_events] == [
+    call_events = [line["event"] for line in lines if line.get("call_id") == CALL_SID and "event" in line]
+    assert call_events == [
         "call.started",
         "webhook.delivered",
         "call.tool",
         "call.tool",
         "call.ended",
-        "call.record_stored",
-        "call.record_stored",
-        "call.record_stored",
-        "webhook.delivered",
-        "webhook.delivered",
+        *["call.record_stored"] * 3,
+        *["webhook.delivered"] * 2,
         "call.reported",
     ]
-    ended_event = events(log, "call.ended")[0]
-    assert (ended_event["duration_s"], ended_event["end_reason"]) == (metadata["duration_s"], "agent_ended")
+    ended = events(log, "call.ended")[0]
+    assert (ended["duration_s"], ended["end_reason"]) == (metadata["duration_s"], "agent_ended")
     assert [e["name"] for e in events(log, "call.tool")] == ["get_current_weather", "end_call"]
     assert events(log, "call.started")[0]["caller_number"] == "+*******4567"  # logs always mask the caller
     assert events(log, "call.reported")[0]["webhooks_delivered"] == 3
-
-    # no secret anywhere: logs, webhooks, stored objects
-    secrets = [env[k] for k in ("AWS_SECRET_ACCESS_KEY", "TWILIO_AUTH_TOKEN", *RECORDS_ENV)]
-    everything = log.getvalue() + "".join(h.body.decode() for h in receiver.hooks)
-    everything += "".join(s3.read(bucket, k).decode() for k in (f"{PREFIX}/metadata.json", f"{PREFIX}/transcript.json"))
-    assert not [secret for secret in secrets if secret in everything]
 
 
 async def test_a_transfer_is_recorded_and_webhooks_work_without_storage() -> None:
