@@ -1,10 +1,12 @@
 """The one definition of an agent's configuration, shared by config-sync (the daemon) and the bot image.
 
-It depends on pydantic only. Models by part: `deployment`, `llm_context` (with `call_records` and `webhooks`),
-`secrets`, the whole document, and the `AGENT_CONFIG` envelope; `parse` validates and `InvalidConfiguration`
-says what is wrong, path by path.
+It depends on pydantic only. Models by part: `deployment`, `llm_context` (with `call_records`, `webhooks` and the
+call-handling parts: voicemail, business hours), `secrets`, the whole document, and the `AGENT_CONFIG` envelope;
+`parse` validates and `InvalidConfiguration` says what is wrong, path by path. `telephony` says how a Twilio call
+reaches an agent on Pipecat Cloud, which both images need.
 """
 
+from agent_schema.call_handling import BusinessHours, OpeningHours, VoicemailConfig
 from agent_schema.call_records import WEBHOOK_EVENTS, CallRecordsConfig, WebhookEndpoint, WebhooksConfig
 from agent_schema.deployment import DeploymentConfig
 from agent_schema.document import AgentConfigDocument, AgentConfigEnvelope
@@ -17,13 +19,16 @@ __all__ = [
     "WEBHOOK_EVENTS",
     "AgentConfigDocument",
     "AgentConfigEnvelope",
+    "BusinessHours",
     "CallRecordsConfig",
     "DeploymentConfig",
     "InvalidConfiguration",
     "KnowledgeSnippet",
     "LLMContextConfig",
+    "OpeningHours",
     "Parsed",
     "Secrets",
+    "VoicemailConfig",
     "WebhookEndpoint",
     "WebhooksConfig",
     "error_lines",

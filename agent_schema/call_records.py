@@ -13,7 +13,7 @@ from pydantic import Field
 
 from agent_schema.fields import Matches, OneOf, StrictModel, Url
 
-WEBHOOK_EVENTS = ("call.started", "call.ended", "transcript.ready")
+WEBHOOK_EVENTS = ("call.started", "call.ended", "transcript.ready", "voicemail.left", "callback.requested")
 # S3's bucket naming rules (3 to 63 characters; lower-case letters, digits, dots and hyphens; a letter or a
 # digit at both ends)
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
@@ -68,7 +68,8 @@ class WebhookEndpoint(StrictModel):
         min_length=1,
         max_length=len(WEBHOOK_EVENTS),
         description="Which events it receives: `call.started`, `call.ended` (metadata, object keys, upload status), "
-        "`transcript.ready` (the transcript).",
+        "`transcript.ready` (the transcript), `voicemail.left` (a message: its transcript and keys), "
+        "`callback.requested` (a callback's time and number).",
     )
 
 

@@ -15,6 +15,8 @@ IMAGE_PATTERN = rf"^(?:[^\s/@]+/)*[^\s/:@]+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127
 SET_NAME_PATTERN = r"^(?=.{3,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 PROFILE_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 REGION_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+MIN_SESSION_S, MAX_SESSION_S = 60, 14400  # Pipecat Cloud's bounds of max_session_duration
+DEFAULT_SESSION_S = 7200  # its cap when none is set
 
 Image = Annotated[
     str, Field(max_length=512), Matches(IMAGE_PATTERN, "must name a tag or a digest (image:1.0, image@sha256:…)")
@@ -47,7 +49,11 @@ class DeploymentConfig(StrictModel):
         None, description="Krisp VIVA noise filter: `tel` for telephone audio, `pro` for wide band; absent: off."
     )
     max_session_duration: int | None = Field(
-        None, ge=60, le=14400, description="Longest session, in seconds; absent: Pipecat Cloud's 7200."
+        None,
+        ge=MIN_SESSION_S,
+        le=MAX_SESSION_S,
+        description="Longest session, in seconds; absent: Pipecat Cloud's 7200. The bot wraps a call up before it "
+        "(`llm_context.wrap_up_before_s`).",
     )
     image_pull_secret_set: SecretSetName | None = Field(
         None, description="Image pull secret set for a private registry (3 to 63 of a-z, 0-9, `-`, `.`)."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from agent_schema.deployment import DeploymentConfig
+from agent_schema.deployment import MAX_SESSION_S, MIN_SESSION_S, DeploymentConfig, Region
 from agent_schema.fields import StrictModel
 from agent_schema.llm_context import LLMContextConfig
 from agent_schema.secrets import KEY_RULE, Secrets
@@ -13,8 +13,10 @@ from agent_schema.secrets import KEY_RULE, Secrets
 class AgentConfigDocument(StrictModel):
     """An agent's configuration: `{deployment, llm_context, secrets}`, one row of `agent_configurations`.
 
-    Unknown keys and wrong JSON types are errors everywhere. One rule of the models cannot be expressed in JSON
-    Schema, so only they check it: `deployment.max_agents` must be at least `deployment.min_agents`."""
+    Unknown keys and wrong JSON types are errors everywhere. A few rules of the models cannot be expressed in JSON
+    Schema, so only they check them: `deployment.max_agents` must be at least `deployment.min_agents`; each of
+    `llm_context.inappropriate_patterns` must compile as a Python regular expression; `business_hours.timezone`
+    must be a known IANA time zone, and each of its `hours` must close after it opens."""
 
     deployment: DeploymentConfig = Field(
         default_factory=DeploymentConfig,
@@ -31,8 +33,19 @@ class AgentConfigDocument(StrictModel):
 
 
 class AgentConfigEnvelope(StrictModel):
-    """`AGENT_CONFIG`: what config-sync writes into the agent's secret set and the bot reads at every session."""
+    """`AGENT_CONFIG`: what config-sync writes into the agent's secret set and the bot reads at every session:
+    the version's `llm_context`, and what the bot must know of its deployment."""
 
     agent_id: str = Field(min_length=1, description="The agent's id in Postgres.")
     version: int = Field(ge=1, description="The configuration version this is.")
     llm_context: LLMContextConfig = Field(description="The version's `llm_context`.")
+    max_session_duration: int | None = Field(
+        None,
+        ge=MIN_SESSION_S,
+        le=MAX_SESSION_S,
+        description="The deployment's session cap in seconds, which the bot wraps up before; absent: Pipecat "
+        "Cloud's 7200.",
+    )
+    region: Region | None = Field(
+        None, description="The region the agent runs in (its phone stream's URL); absent: the default region."
+    )

@@ -1,16 +1,19 @@
-"""`llm_context`: what the agent says and knows (prompt, greeting, voice, tools, knowledge, transfer target), and
-what it keeps of each call and whom it tells (`call_records`, `webhooks`)."""
+"""`llm_context`: what the agent says and knows (prompt, greeting, voice, tools, knowledge, transfer target), the
+guardrails the bot enforces (conversation length, the wrap-up before the session's cap, inappropriate callers),
+voicemail and callbacks, and what it keeps of each call and whom it tells (`call_records`, `webhooks`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from agent_schema.call_handling import E164, BusinessHours, Regex, VoicemailConfig
 from agent_schema.call_records import CallRecordsConfig, WebhooksConfig
 from agent_schema.fields import Matches, OneOf, StrictModel
 
-TOOLS = ("get_current_weather", "end_call", "transfer_call")
+TOOLS = ("get_current_weather", "end_call", "transfer_call", "voicemail", "schedule_callback")
 # session-body keys a configuration may let a call set: `greeting` replaces the greeting, the others are facts
 # about the call added to the system instruction
 OVERRIDABLE = ("caller_name", "language", "greeting")
@@ -65,12 +68,31 @@ class KnowledgeSnippet(StrictModel):
 class LLMContextConfig(StrictModel):
     """What the agent says and knows."""
 
-    # `voice_id` must be a voice of `model`; the same rule for JSON Schema readers
+    # the rules between fields, for JSON Schema readers too: `voice_id` must be a voice of `model`; patterns need
+    # the attempts they count against; the voicemail tool needs somewhere to keep the messages
     model_config = ConfigDict(
         json_schema_extra={
-            "if": {"properties": {"model": {"const": NOVA_SONIC_V1}}, "required": ["model"]},
-            "then": {"properties": {"voice_id": {"enum": list(NOVA_1_VOICES)}}},
-            "else": {"properties": {"voice_id": {"enum": list(NOVA_2_VOICES)}}},
+            "allOf": [
+                {
+                    "if": {"properties": {"model": {"const": NOVA_SONIC_V1}}, "required": ["model"]},
+                    "then": {"properties": {"voice_id": {"enum": list(NOVA_1_VOICES)}}},
+                    "else": {"properties": {"voice_id": {"enum": list(NOVA_2_VOICES)}}},
+                },
+                {
+                    "if": {
+                        "properties": {"inappropriate_patterns": {"minItems": 1}},
+                        "required": ["inappropriate_patterns"],
+                    },
+                    "then": {
+                        "properties": {"max_inappropriate_attempts": {"type": "integer"}},
+                        "required": ["max_inappropriate_attempts"],
+                    },
+                },
+                {
+                    "if": {"properties": {"tools": {"contains": {"const": "voicemail"}}}, "required": ["tools"]},
+                    "then": {"properties": {"call_records": {"type": "object"}}, "required": ["call_records"]},
+                },
+            ]
         }
     )
 
@@ -93,7 +115,9 @@ class LLMContextConfig(StrictModel):
     tools: list[Tool] = Field(
         default=[],
         description="Tools the agent may use; `transfer_call` is offered only on phone calls, with a "
-        "`transfer_number`.",
+        "`transfer_number`; `voicemail` records a message (it needs `call_records`, where messages are kept); "
+        "`schedule_callback` takes a time and a number for a callback. `flag_inappropriate` is not listed here: "
+        "it comes with `max_inappropriate_attempts`.",
     )
     knowledge_base: list[KnowledgeSnippet] = Field(
         default=[], max_length=100, description="Reference knowledge, added to the instructions."
@@ -109,6 +133,49 @@ class LLMContextConfig(StrictModel):
         default=[],
         description="Session-body keys a call may set: `greeting` replaces the greeting, `caller_name` and "
         "`language` are told to the agent.",
+    )
+    max_conversation_length: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="The caller's turns in one call: once the caller has spoken this many times, the agent wraps up "
+        "(says the call must end, says goodbye) and ends the call (`conversation_limit`); absent: no limit.",
+    )
+    wrap_up_before_s: int = Field(
+        30,
+        ge=10,
+        le=600,
+        description="Seconds before the session's cap (`deployment.max_session_duration`, or Pipecat Cloud's 7200) "
+        "at which the agent wraps up, so the call ends cleanly (`session_limit`) before the platform cuts it "
+        "(never before half the cap).",
+    )
+    max_inappropriate_attempts: int | None = Field(
+        None,
+        ge=1,
+        le=20,
+        description="Inappropriate caller turns the agent warns about; the next one ends the call "
+        "(`inappropriate`). A turn counts when the caller's words match `inappropriate_patterns` or the agent "
+        "flags it with the `flag_inappropriate` tool (offered when this is set: what counts is what the "
+        "instructions call inappropriate); absent: off.",
+    )
+    inappropriate_patterns: list[Regex] = Field(
+        default=[],
+        max_length=100,
+        description="Regular expressions (Python syntax, case-insensitive) checked against each transcribed caller "
+        "turn; needs `max_inappropriate_attempts`.",
+    )
+    voicemail: VoicemailConfig | None = Field(
+        None,
+        description="How the `voicemail` tool records a message; absent: at most 120 s, ended by 4 s of silence.",
+    )
+    business_hours: BusinessHours | None = Field(
+        None,
+        description="When `schedule_callback` may schedule a callback; absent: any time in the future.",
+    )
+    callback_summary_number: E164 | None = Field(
+        None,
+        description="Where `schedule_callback` texts a summary of each callback (Twilio's Messages API, from "
+        "`TWILIO_SMS_FROM` or else the number the caller dialled); absent: no text.",
     )
     call_records: CallRecordsConfig | None = Field(
         None,
@@ -130,3 +197,16 @@ class LLMContextConfig(StrictModel):
         if model is not None and value not in voices_of(model):
             raise ValueError(f"voice '{value}' is not available on {model}")
         return value
+
+    @field_validator("inappropriate_patterns")
+    @classmethod
+    def _patterns_count_somewhere(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if value and info.data.get("max_inappropriate_attempts", 0) is None:  # 0: invalid itself, reported there
+            raise PydanticCustomError("needs", "needs max_inappropriate_attempts (what the matches count against)")
+        return value
+
+    @model_validator(mode="after")
+    def _voicemail_is_kept(self) -> LLMContextConfig:
+        if "voicemail" in self.tools and self.call_records is None:
+            raise PydanticCustomError("needs", "the voicemail tool needs call_records (where messages are kept)")
+        return self

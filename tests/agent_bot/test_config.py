@@ -76,7 +76,7 @@ def test_transfer_is_only_offered_with_a_target() -> None:
         (
             with_context(tools=["end_call", "voicemial"]),
             "AGENT_CONFIG.llm_context.tools[1]: unknown tool 'voicemial' (known: get_current_weather, end_call, "
-            "transfer_call)",
+            "transfer_call, voicemail, schedule_callback)",
         ),
         (
             with_context(transfer_number="555-1234"),

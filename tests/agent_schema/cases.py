@@ -8,7 +8,7 @@ from config_sync_service.devtools.demo import DEMO_AGENTS
 from tests.helpers import CONTEXT, DEPLOYMENT
 
 PROMPT = {"system_prompt": "You are the Acme support agent."}
-TOOLS = "(known: get_current_weather, end_call, transfer_call)"
+TOOLS = "(known: get_current_weather, end_call, transfer_call, voicemail, schedule_callback)"
 VOICES = (
     "(known: matthew, tiffany, amy, olivia, kiara, arjun, ambre, florian, beatrice, lorenzo, tina, lennart, lupe, "
     "carlos, carolina, leo, greta)"
@@ -35,11 +35,24 @@ EVERYTHING: dict[str, Any] = {
         "model": "amazon.nova-2-sonic-v1:0",
         "voice_id": "olivia",
         "endpointing_sensitivity": "HIGH",
-        "tools": ["get_current_weather", "end_call", "transfer_call"],
+        "tools": ["get_current_weather", "end_call", "transfer_call", "voicemail", "schedule_callback"],
         "knowledge_base": [{"title": "Hours", "content": "9 to 5"}],
         "guardrails": ["No refunds over the phone."],
         "transfer_number": "+15555550100",
         "allowed_overrides": ["caller_name", "language", "greeting"],
+        "max_conversation_length": 40,
+        "wrap_up_before_s": 45,
+        "max_inappropriate_attempts": 2,
+        "inappropriate_patterns": [r"\bidiot\b", "shut up"],
+        "voicemail": {"max_length_s": 90, "silence_s": 3},
+        "business_hours": {
+            "timezone": "America/New_York",
+            "hours": [
+                {"days": ["mon", "tue", "wed", "thu", "fri"], "open": "09:00", "close": "17:30"},
+                {"days": ["sat"], "open": "10:00", "close": "24:00"},
+            ],
+        },
+        "callback_summary_number": "+15555550199",
         "call_records": {
             "enabled": True,
             "bucket": "acme-calls.eu",
@@ -83,6 +96,25 @@ VALID: dict[str, dict[str, Any]] = {
             "transfer_number": None,
             "call_records": None,
             "webhooks": None,
+            "max_conversation_length": None,
+            "max_inappropriate_attempts": None,
+            "voicemail": None,
+            "business_hours": None,
+            "callback_summary_number": None,
+        },
+    },
+    "voicemail kept with the call records; patterns with the attempts they count against; the new events": {
+        "deployment": {"max_session_duration": 60},
+        "llm_context": PROMPT
+        | {
+            "tools": ["voicemail", "schedule_callback"],
+            "call_records": {"bucket": "calls"},
+            "max_inappropriate_attempts": 1,
+            "inappropriate_patterns": ["(?:stupid|dumb) bot"],
+            "wrap_up_before_s": 600,
+            "webhooks": {
+                "endpoints": [{"url": "https://h.example/", "events": ["voicemail.left", "callback.requested"]}]
+            },
         },
     },
     "the smallest call records and webhooks, on loopback http": {
@@ -231,10 +263,71 @@ INVALID: dict[str, Invalid] = {
         },
         [
             "llm_context.webhooks.endpoints[0].events[1]: unknown webhook event 'call.answered' "
-            "(known: call.started, call.ended, transcript.ready)",
+            "(known: call.started, call.ended, transcript.ready, voicemail.left, callback.requested)",
             "llm_context.webhooks.endpoints[1].events: must have at least 1 item",
             "llm_context.webhooks.on_end: unknown field",
         ],
+    ),
+    # the guardrails, voicemail and callbacks
+    "limits out of range": Invalid(
+        context(
+            max_conversation_length=0,
+            wrap_up_before_s=5,
+            max_inappropriate_attempts=21,
+            voicemail={"max_length_s": 5, "silence_s": 0},
+        ),
+        [
+            "llm_context.max_conversation_length: must be at least 1",
+            "llm_context.wrap_up_before_s: must be at least 10",
+            "llm_context.max_inappropriate_attempts: must be at most 20",
+            "llm_context.voicemail.max_length_s: must be at least 10",
+            "llm_context.voicemail.silence_s: must be at least 1",
+        ],
+    ),
+    "patterns without the attempts they count against": Invalid(
+        context(inappropriate_patterns=["idiot"]),
+        ["llm_context.inappropriate_patterns: needs max_inappropriate_attempts (what the matches count against)"],
+    ),
+    "a pattern that is no regular expression": Invalid(
+        context(max_inappropriate_attempts=2, inappropriate_patterns=["fine", "(unclosed"]),
+        [
+            "llm_context.inappropriate_patterns[1]: must be a regular expression: "
+            "missing ), unterminated subpattern at position 0"
+        ],
+        in_json_schema=False,
+    ),
+    "the voicemail tool with nowhere to keep messages": Invalid(
+        context(tools=["end_call", "voicemail"]),
+        ["llm_context: the voicemail tool needs call_records (where messages are kept)"],
+    ),
+    "business hours on an unknown day, at no time of day, and a summary number that is not E.164": Invalid(
+        context(
+            business_hours={
+                "timezone": "Europe/Paris",
+                "hours": [{"days": ["mon", "funday"], "open": "9am", "close": "25:00"}],
+            },
+            callback_summary_number="555-0199",
+        ),
+        [
+            "llm_context.business_hours.hours[0].days[1]: must be 'mon', 'tue', 'wed', 'thu', 'fri', 'sat' or 'sun'",
+            "llm_context.business_hours.hours[0].open: must be a time of day, HH:MM (00:00 to 24:00)",
+            "llm_context.business_hours.hours[0].close: must be a time of day, HH:MM (00:00 to 24:00)",
+            "llm_context.callback_summary_number: must be an E.164 number (+15551234567)",
+        ],
+    ),
+    "business hours in an unknown time zone, closing before they open": Invalid(
+        context(
+            business_hours={
+                "timezone": "Mars/Olympus_Mons",
+                "hours": [{"days": ["mon"], "open": "17:00", "close": "09:00"}],
+            }
+        ),
+        [
+            "llm_context.business_hours.timezone: unknown time zone 'Mars/Olympus_Mons' (an IANA name such as "
+            "Europe/Paris)",
+            "llm_context.business_hours.hours[0]: close must be after open",
+        ],
+        in_json_schema=False,
     ),
     # unknown keys: typos and fields that do not exist are errors, never dropped
     "a misspelled prompt": Invalid(
@@ -242,10 +335,10 @@ INVALID: dict[str, Invalid] = {
         ["llm_context.system_prompt: required", "llm_context.sytem_prompt: unknown field"],
     ),
     "fields that do not exist": Invalid(
-        {"llm_context": PROMPT | {"enable_recording": True, "max_conversation_length": 600}, "secret": {}},
+        {"llm_context": PROMPT | {"enable_recording": True, "max_call_length": 600}, "secret": {}},
         [
             "llm_context.enable_recording: unknown field",
-            "llm_context.max_conversation_length: unknown field",
+            "llm_context.max_call_length: unknown field",
             "secret: unknown field",
         ],
     ),

@@ -35,6 +35,18 @@ def test_the_envelope_the_bot_reads() -> None:
     ]
 
 
+def test_the_envelope_tells_the_bot_its_session_cap_and_region() -> None:
+    parsed = parse(AgentConfigEnvelope, ENVELOPE | {"max_session_duration": 900, "region": "eu-central"})
+    assert (parsed.value.max_session_duration, parsed.value.region) == (900, "eu-central")
+    assert parse(AgentConfigEnvelope, ENVELOPE).value.max_session_duration is None  # Pipecat Cloud's default
+    with pytest.raises(InvalidConfiguration) as refused:
+        parse(AgentConfigEnvelope, ENVELOPE | {"max_session_duration": 30, "region": "EU"}, root="AGENT_CONFIG")
+    assert refused.value.lines == [
+        "AGENT_CONFIG.max_session_duration: must be at least 60",
+        "AGENT_CONFIG.region: must be a region code such as us-west",
+    ]
+
+
 def test_unknown_fields_are_errors_unless_the_reader_leaves_them_out() -> None:
     with pytest.raises(InvalidConfiguration) as refused:
         parse(AgentConfigEnvelope, NEWER, root="AGENT_CONFIG")
@@ -76,7 +88,8 @@ def test_error_lines_from_a_validation_error_of_any_part() -> None:
     with pytest.raises(ValidationError) as raised:
         LLMContextConfig.model_validate({"system_prompt": "x", "tools": ["end_call", "voicemial"]})
     assert error_lines(raised.value, "llm_context") == [
-        "llm_context.tools[1]: unknown tool 'voicemial' (known: get_current_weather, end_call, transfer_call)"
+        "llm_context.tools[1]: unknown tool 'voicemial' (known: get_current_weather, end_call, transfer_call, "
+        "voicemail, schedule_callback)"
     ]
 
 
