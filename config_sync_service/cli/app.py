@@ -8,6 +8,7 @@ import typer
 
 from config_sync_service.cli.common import friendly, settings_or_exit
 from config_sync_service.cli.operator import dlq_app, status_command
+from config_sync_service.cli.telephony import twiml_command
 from config_sync_service.core.logging import get_logger
 
 app = typer.Typer(
@@ -131,6 +132,7 @@ def emulator(
 
 
 app.command("status")(status_command)
+app.command("twiml")(twiml_command)
 app.add_typer(dlq_app, name="dlq")
 
 

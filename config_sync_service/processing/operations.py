@@ -52,17 +52,20 @@ class Target:
     @classmethod
     def of(cls, agent: Agent, config: AgentConfiguration, settings: ProcessorConfig) -> Target:
         """The target of an agent's active configuration; `InvalidConfigurationError` if it cannot be deployed."""
+        deployment = agent_config.parse_deployment(config.deployment)
         return cls(
             name=agent.pipecat_agent_name,
             set_name=agent_config.secret_set_name(agent.pipecat_agent_name),
             version=config.version,
-            deployment=agent_config.parse_deployment(config.deployment),
+            deployment=deployment,
             secret_values=agent_config.secret_set_values(
                 agent_id=str(agent.id),
                 version=config.version,
                 llm_context=config.llm_context,
                 shared=settings.shared_secrets,
                 own=config.secrets,
+                deployment=deployment,
+                default_region=settings.agent_region,
             ),
             llm_context=dict(config.llm_context),
             default_image=settings.agent_image,
@@ -75,7 +78,7 @@ class Target:
             service_name=self.name,
             image=d.image or self.default_image,
             secret_set=self.set_name,
-            region=d.region or self.default_region,
+            region=agent_config.region_of(d.region, self.default_region),
             agent_profile=d.agent_profile,
             min_agents=d.min_agents,
             max_agents=d.max_agents,

@@ -57,6 +57,12 @@ def parse_deployment(raw: Mapping[str, Any]) -> DeploymentConfig:
         raise InvalidConfigurationError(f"deployment.{where}: {message}") from None
 
 
+def region_of(configured: str | None, default_region: str | None) -> str | None:
+    """Where an agent runs: its configuration's `deployment.region`, else config-sync's `AGENT_REGION` (None:
+    Pipecat Cloud's default region)."""
+    return configured or default_region
+
+
 def secret_set_name(pipecat_agent_name: str) -> str:
     return f"{pipecat_agent_name}-config"
 
@@ -68,13 +74,22 @@ def secret_set_values(
     llm_context: Mapping[str, Any],
     shared: Mapping[str, str],
     own: Mapping[str, Any],
+    deployment: DeploymentConfig | None = None,
+    default_region: str | None = None,
 ) -> dict[str, str]:
-    """Everything the bot reads from its environment: AGENT_CONFIG, shared secrets, the agent's own (which win)."""
+    """Everything the bot reads from its environment: AGENT_CONFIG, shared secrets, the agent's own (which win).
+
+    AGENT_CONFIG also tells the bot what it must know of its deployment: the session cap it wraps calls up before,
+    and the region its phone stream comes through (the configured one, else config-sync's default)."""
     values = dict(shared)
     values.update({str(k): v if isinstance(v, str) else json.dumps(v) for k, v in own.items()})
-    values["AGENT_CONFIG"] = json.dumps(
-        {"agent_id": agent_id, "version": version, "llm_context": dict(llm_context)}, sort_keys=True
-    )
+    envelope: dict[str, Any] = {"agent_id": agent_id, "version": version, "llm_context": dict(llm_context)}
+    session = {
+        "max_session_duration": deployment.max_session_duration if deployment else None,
+        "region": region_of(deployment.region if deployment else None, default_region),
+    }
+    envelope.update({k: v for k, v in session.items() if v is not None})
+    values["AGENT_CONFIG"] = json.dumps(envelope, sort_keys=True)
     return values
 
 

@@ -48,6 +48,7 @@ async def test_provision_creates_agent_and_secret_set(
     assert secrets is not None
     config = json.loads(secrets["AGENT_CONFIG"])
     assert config["agent_id"] == str(agent.id) and config["version"] == 1
+    assert "max_session_duration" not in config and "region" not in config  # nothing set: Pipecat's defaults
     assert secrets["TENANT_TOKEN"] == "tenant-secret-1"
     assert secrets["AWS_ACCESS_KEY_ID"] == "AKIA-shared-test"  # AGENT_SECRET_* from config-sync's environment
     ops = await control.ops(agent.pipecat_agent_name)
@@ -64,7 +65,9 @@ async def test_full_sync_redeploys_with_force(
         assert before is not None
         first = before["desiredDeploymentId"]
         version = await new_version(
-            session_factory, agent.id, deployment={"image": "dailyco/pipecat-agent:1.1", "max_agents": 4}
+            session_factory,
+            agent.id,
+            deployment={"image": "dailyco/pipecat-agent:1.1", "max_agents": 4, "max_session_duration": 900},
         )
         await publish(redis, daemon_settings, agent.id, version, ChangeType.FULL_SYNC)
         await wait_status(session_factory, agent.id, SyncStatus.SYNCED, version)
@@ -75,6 +78,12 @@ async def test_full_sync_redeploys_with_force(
     assert service["deployment"]["manifest"]["spec"]["image"] == "dailyco/pipecat-agent:1.1"
     updates = await control.calls(agent.pipecat_agent_name, op="updateService")
     assert len(updates) == 1 and updates[0]["body"]["forceRedeploy"] is True
+    # the bot learns the session cap it must wrap calls up before, with the region its phone stream comes through
+    secrets = await control.secret_values(f"{agent.pipecat_agent_name}-config")
+    assert secrets is not None
+    config = json.loads(secrets["AGENT_CONFIG"])
+    assert (config["version"], config["max_session_duration"]) == (version, 900)
+    assert config.get("region") == daemon_settings.agent_region
 
 
 async def test_context_update_reaches_every_active_session_without_stopping_any(
