@@ -18,14 +18,18 @@ from pipecat.services.aws.nova_sonic.session_continuation import SessionContinua
 from pipecat.transports.base_transport import BaseTransport
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 
-from agent_bot import context_api, logs
+from agent_bot import context_api, logs, transfer
 from agent_bot.callctl import NOT_A_CALL_SID, TwilioCallControl, is_call_sid
 from agent_bot.config import AgentConfigError, call_overrides, load_agent_config
+from agent_bot.guardrails import LimitTiming
 from agent_bot.llm import AgentNovaSonic, make_llm
-from agent_bot.records import CallRecord
+from agent_bot.records import CallRecord, is_phone_number
 from agent_bot.reporting import CallReporter, DeliveryPolicy
-from agent_bot.session import AgentSession
-from agent_bot.tools import CallState, WeatherClient
+from agent_bot.session import AgentSession, CallPlan, no_comeback
+from agent_bot.tools import CallState
+from agent_bot.weather import WeatherClient
+from agent_schema import AgentConfigEnvelope
+from agent_schema.deployment import DEFAULT_SESSION_S
 
 context_api.install()  # POST /context on Pipecat Cloud's Session API app, when running in the base image
 
@@ -42,7 +46,8 @@ class Line:
     audio_rate: int  # the transport's sample rate, which the recording keeps
     call_sid: str | None = None
     caller_number: str | None = None
-    call_control: TwilioCallControl | None = None
+    dialled_number: str | None = None
+    custom: Mapping[str, str] = field(default_factory=dict)  # a Twilio stream's own <Parameter>s
 
 
 def daily_transport(runner_args: DailyRunnerArguments) -> BaseTransport:
@@ -61,14 +66,15 @@ def daily_transport(runner_args: DailyRunnerArguments) -> BaseTransport:
 @dataclass
 class BotDeps:
     """What the bot takes from its surroundings. Tests point the URLs at loopback servers (through `environ`:
-    `TWILIO_API_BASE_URL`, `WEATHER_GEOCODING_URL`, `WEATHER_FORECAST_URL`), replace the Nova Sonic class (the one
-    faked seam), shorten the bounds of what happens after a call, and, since joining a Daily room needs Daily's
-    servers, may run a Daily session over another transport."""
+    `TWILIO_API_BASE_URL`, `WEATHER_GEOCODING_URL`, `WEATHER_FORECAST_URL`, `TWILIO_STREAM_URL`), replace the Nova
+    Sonic class (the one faked seam), shorten the bounds of what happens after a call and the session's clock,
+    and, since joining a Daily room needs Daily's servers, may run a Daily session over another transport."""
 
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     llm_class: type[AgentNovaSonic] = AgentNovaSonic
     session_continuation: SessionContinuationParams | None = None
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    limits: LimitTiming = field(default_factory=LimitTiming)
     daily_transport: Callable[[DailyRunnerArguments], BaseTransport] = daily_transport
 
 
@@ -96,6 +102,7 @@ async def run_bot(runner_args: RunnerArguments, deps: BotDeps) -> None:
         return
     # Pipecat Cloud gives every session an id (the Session API's key); a local Twilio call is keyed by its CallSid
     session_id = runner_args.session_id or line.call_sid or str(uuid.uuid4())
+    returning = transfer.is_comeback(line.custom)
     record = CallRecord(
         agent_id=config.agent_id,
         config_version=config.version,
@@ -103,22 +110,25 @@ async def run_bot(runner_args: RunnerArguments, deps: BotDeps) -> None:
         call_id=line.call_sid or session_id,
         session_id=session_id,
         caller_number=line.caller_number,
+        leg="after_transfer" if returning else None,
     )
     caller = call_overrides(config.llm_context, line.body)  # the session body is untrusted: only permitted keys
     factory = functools.partial(
         make_llm, environ=deps.environ, cls=deps.llm_class, session_continuation=deps.session_continuation
     )
+    control = _twilio_rest(deps.environ)
     try:
         session = AgentSession(
             session_id=session_id,
             config=config,
             caller=caller,
             transport=line.transport,
-            call=CallState(record=record, call_sid=line.call_sid, call_control=line.call_control),
+            call=CallState(record=record, call_sid=line.call_sid, call_control=control),
             make_llm=factory,
             weather=WeatherClient.from_env(deps.environ),
             reporter=CallReporter(record, config.llm_context, deps.environ, deps.delivery),
             recording_rate=line.audio_rate,
+            plan=_plan(config, line, deps, returning),
             idle_timeout_s=runner_args.pipeline_idle_timeout_secs,
         )
     except AgentConfigError as exc:
@@ -126,6 +136,32 @@ async def run_bot(runner_args: RunnerArguments, deps: BotDeps) -> None:
         return
     logger.info(f"session {session_id}: agent {config.agent_id} v{config.version} on {line.kind}")
     await session.run()
+
+
+def _plan(config: AgentConfigEnvelope, line: Line, deps: BotDeps, returning: bool) -> CallPlan:
+    env = deps.environ
+    comeback = (
+        functools.partial(transfer.comeback, line.custom, env, config.region, line.call_sid)
+        if line.call_sid
+        else no_comeback
+    )
+    return CallPlan(
+        cap_s=config.max_session_duration or DEFAULT_SESSION_S,
+        timing=deps.limits,
+        comeback=comeback,
+        returning=returning,
+        sms_sender=env.get("TWILIO_SMS_FROM") or line.dialled_number,
+    )
+
+
+def _twilio_rest(env: Mapping[str, str]) -> TwilioCallControl | None:
+    """Twilio's REST API with the account's credentials (hang-up, transfer, texts), or None without them."""
+    account_sid, auth_token = env.get("TWILIO_ACCOUNT_SID", ""), env.get("TWILIO_AUTH_TOKEN", "")
+    if not (account_sid and auth_token):
+        return None
+    return TwilioCallControl(
+        account_sid=account_sid, auth_token=auth_token, base_url=env.get("TWILIO_API_BASE_URL") or TWILIO_API
+    )
 
 
 def _daily(runner_args: DailyRunnerArguments, deps: BotDeps) -> Line:
@@ -138,7 +174,7 @@ def _daily(runner_args: DailyRunnerArguments, deps: BotDeps) -> Line:
         kind="daily",
         body=body,
         audio_rate=PipelineParams().audio_out_sample_rate,
-        caller_number=caller if isinstance(caller, str) else None,
+        caller_number=caller if is_phone_number(caller) else None,
     )
 
 
@@ -155,13 +191,7 @@ async def _twilio(runner_args: WebSocketRunnerArguments, deps: BotDeps) -> Line 
     if not is_call_sid(call_data["call_id"]):  # it goes into Twilio REST URLs: never a caller's choice
         logger.error(f"session refused: the stream's callSid is {NOT_A_CALL_SID}")
         return None
-    env = deps.environ
-    account_sid, auth_token = env.get("TWILIO_ACCOUNT_SID", ""), env.get("TWILIO_AUTH_TOKEN", "")
-    control = None
-    if account_sid and auth_token:
-        base_url = env.get("TWILIO_API_BASE_URL") or TWILIO_API
-        control = TwilioCallControl(account_sid=account_sid, auth_token=auth_token, base_url=base_url)
-    else:
+    if _twilio_rest(deps.environ) is None:
         logger.warning("TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN not set: no hang-up or transfer on this call")
     # our own serializer: automatic hang-up off, so ending the bot after a transfer does not cut the new leg
     params = TwilioFrameSerializer.InputParams(auto_hang_up=False)
@@ -177,15 +207,16 @@ async def _twilio(runner_args: WebSocketRunnerArguments, deps: BotDeps) -> Line 
         ),
     )
     custom = call_data.get("body")  # the stream's <Parameter>s; a generic websocket session's ?body= otherwise
-    caller = call_data.get("from")  # pipecat promotes the `from_number` parameter
+    caller, dialled = call_data.get("from"), call_data.get("to")  # pipecat promotes from_number and to_number
     return Line(
         transport=transport,
         kind="twilio",
         body=custom if isinstance(custom, Mapping) and custom else runner_args.body,
         audio_rate=params.twilio_sample_rate,
         call_sid=call_data["call_id"],
-        caller_number=caller if isinstance(caller, str) and caller else None,
-        call_control=control,
+        caller_number=caller if is_phone_number(caller) else None,  # a TwiML Bin's {{From}} when Twilio filled it
+        dialled_number=dialled if is_phone_number(dialled) else None,
+        custom={str(k): str(v) for k, v in custom.items()} if isinstance(custom, Mapping) else {},
     )
 
 

@@ -67,8 +67,10 @@ def load_agent_config(environ: Mapping[str, str] | None = None) -> AgentConfigEn
 
 
 def offered_tools(context: LLMContextConfig) -> list[str]:
-    """The tools to offer: `transfer_call` only when there is somewhere to transfer to."""
-    return [t for t in context.tools if t != "transfer_call" or context.transfer_number]
+    """The tools to offer: `transfer_call` only when there is somewhere to transfer to; `flag_inappropriate` with
+    `max_inappropriate_attempts` (the guardrail's tool, not one a configuration lists)."""
+    tools = [t for t in context.tools if t != "transfer_call" or context.transfer_number]
+    return tools + ["flag_inappropriate"] * (context.max_inappropriate_attempts is not None)
 
 
 def system_instruction(context: LLMContextConfig, caller: Mapping[str, str] | None = None) -> str:

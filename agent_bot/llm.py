@@ -30,10 +30,18 @@ class AgentNovaSonic(AWSNovaSonicLLMService):
 
     async def add_text(self, text: str, settings: AWSNovaSonicLLMSettings) -> None:
         """Give the live session text to take in without answering, and keep it for the next session (rotation or
-        reset) through the settings. The frame goes to this processor directly: queued at the pipeline's head,
-        the user aggregator would keep it in the context and Nova would never hear it."""
+        reset) through the settings."""
         await self._update_settings(settings)
-        await self.queue_frame(LLMMessagesAppendFrame(messages=[{"role": "user", "content": text}], run_llm=False))
+        await self._tell(text, answer=False)
+
+    async def say(self, instruction: str) -> None:
+        """Have the model speak now as `instruction` says (a wrap-up, a warning): text it answers at once."""
+        await self._tell(instruction, answer=True)
+
+    async def _tell(self, text: str, *, answer: bool) -> None:
+        # straight to this processor: queued at the pipeline's head, the user aggregator would keep the text in the
+        # context and Nova would never hear it
+        await self.queue_frame(LLMMessagesAppendFrame(messages=[{"role": "user", "content": text}], run_llm=answer))
 
 
 def nova_settings(config: LLMContextConfig, caller: Mapping[str, str]) -> AWSNovaSonicLLMSettings:

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 CALL_STARTED = "call.started"
 CALL_TOOL = "call.tool"  # one per tool call: name, ok
 CALL_ENDED = "call.ended"  # duration_s, end_reason, tools_used
+CALL_GUARDRAIL = "call.guardrail"  # one per limit reached or attempt counted: kind, action, and its numbers
+CALL_VOICEMAIL = "call.voicemail"  # a message recorded: trigger, duration_s, end
+CALL_CALLBACK = "call.callback"  # a callback scheduled: at; one more with sms status when a summary is texted
 RECORD_STORED = "call.record_stored"  # one per object: name, key, bytes
 RECORD_FAILED = "call.record_failed"  # one per object: name, key, error
 WEBHOOK_DELIVERED = "webhook.delivered"  # one per event and endpoint: webhook_event, endpoint, attempts, status

@@ -1,4 +1,5 @@
-"""Both sides of a call as a WAV file, written to disk as the call goes so a long call never sits in memory.
+"""Audio written to disk as the call goes, so a long call never sits in memory: `WavFile`, and the call's
+recording of both sides.
 
 pipecat's `AudioBufferProcessor`, placed after the output transport, sees the caller's audio and the agent's as
 played; it hands over a stereo chunk (caller left, agent right, silence where nobody spoke) every few seconds
@@ -21,6 +22,55 @@ SAMPLE_WIDTH = 2  # 16-bit PCM
 CHANNELS = 2  # caller left, agent right
 
 
+class WavFile:
+    """A 16-bit WAV file in the temporary directory, written chunk by chunk; a disk error loses the file (said in
+    `error`), never the call."""
+
+    def __init__(self, prefix: str, directory: str | None = None) -> None:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".wav", dir=directory)
+        os.close(fd)
+        self.path = Path(name)
+        self.error: str | None = None
+        self.sample_rate = 0
+        self._wav: wave.Wave_write | None = None
+        self._frames = 0
+        self._closed = False
+
+    def write(self, audio: bytes, sample_rate: int, num_channels: int) -> None:
+        if self.error is not None or self._closed:  # a chunk after the end (a pipeline cut short) is dropped
+            return
+        try:
+            if self._wav is None:
+                self._wav = wave.open(str(self.path), "wb")  # noqa: SIM115 (open for the whole call)
+                self._wav.setnchannels(num_channels)
+                self._wav.setsampwidth(SAMPLE_WIDTH)
+                self._wav.setframerate(sample_rate)
+                self.sample_rate = sample_rate
+            self._wav.writeframes(audio)
+            self._frames += len(audio) // (SAMPLE_WIDTH * num_channels)
+        except OSError as exc:  # a full disk loses the recording, never the call
+            self.error = f"{type(exc).__name__} writing the recording"
+            logger.error(f"recording stopped: {self.error}")
+
+    def close(self) -> Path | None:
+        """Close the file; the WAV, or None without audio or after an error."""
+        self._closed = True
+        if self._wav is not None:
+            try:
+                self._wav.close()
+            except OSError as exc:  # the header could not be written: the file is not a WAV to keep
+                self.error = f"{type(exc).__name__} closing the recording"
+            self._wav = None
+        return self.path if self._frames and self.error is None else None
+
+    @property
+    def duration_s(self) -> float:
+        return self._frames / self.sample_rate if self.sample_rate else 0.0
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 class CallRecording:
     def __init__(self, sample_rate: int, directory: str | None = None) -> None:
         self.sample_rate = sample_rate
@@ -30,45 +80,26 @@ class CallRecording:
             buffer_size=sample_rate * SAMPLE_WIDTH * CHUNK_S,
             auto_start_recording=True,
         )
-        fd, name = tempfile.mkstemp(prefix="call-", suffix=".wav", dir=directory)
-        os.close(fd)
-        self.path = Path(name)
-        self.error: str | None = None
-        self._wav: wave.Wave_write | None = None
-        self._frames = 0
-        self._closed = False
+        self.file = WavFile("call-", directory)
+        self.path = self.file.path
         # a plain function: pipecat runs each chunk's handler as a task, and one that never awaits runs to the end
         # before the next chunk's starts, so chunks are written in order
         self.processor.add_event_handler("on_audio_data", self._write)
 
     def _write(self, _processor: Any, audio: bytes, sample_rate: int, num_channels: int) -> None:
-        if self.error is not None or self._closed:  # a chunk after the end (a pipeline cut short) is dropped
-            return
-        try:
-            if self._wav is None:
-                self._wav = wave.open(str(self.path), "wb")  # noqa: SIM115 (open for the whole call)
-                self._wav.setnchannels(num_channels)
-                self._wav.setsampwidth(SAMPLE_WIDTH)
-                self._wav.setframerate(sample_rate)
-            self._wav.writeframes(audio)
-            self._frames += len(audio) // (SAMPLE_WIDTH * num_channels)
-        except OSError as exc:  # a full disk loses the recording, never the call
-            self.error = f"{type(exc).__name__} writing the recording"
-            logger.error(f"call recording stopped: {self.error}")
+        self.file.write(audio, sample_rate, num_channels)
 
     def finish(self) -> Path | None:
         """Close the file once the pipeline has ended (its handlers have run); the WAV, or None without audio."""
-        self._closed = True
-        if self._wav is not None:
-            try:
-                self._wav.close()
-            except OSError as exc:  # the header could not be written: the file is not a WAV to keep
-                self.error = f"{type(exc).__name__} closing the recording"
-        return self.path if self._frames and self.error is None else None
+        return self.file.close()
+
+    @property
+    def error(self) -> str | None:
+        return self.file.error
 
     @property
     def duration_s(self) -> float:
-        return self._frames / self.sample_rate
+        return self.file.duration_s
 
     def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+        self.file.discard()

@@ -13,6 +13,10 @@ AGENT_ENDED = "agent_ended"  # the agent's end_call, after its goodbye
 TRANSFERRED = "transferred"  # transfer_call handed the caller to a person
 CALLER_HUNG_UP = "caller_hung_up"  # the caller left (Twilio stopped the stream, the participant left)
 IDLE_TIMEOUT = "idle_timeout"  # nothing happened for the session's idle timeout
+SESSION_LIMIT = "session_limit"  # wrapped up before the session's cap (deployment.max_session_duration)
+CONVERSATION_LIMIT = "conversation_limit"  # wrapped up after max_conversation_length caller turns
+INAPPROPRIATE = "inappropriate"  # one inappropriate turn more than max_inappropriate_attempts
+VOICEMAIL = "voicemail"  # the caller left a message
 ERROR = "error"  # the session failed
 SESSION_ENDED = "session_ended"  # none of the above (the platform ended the session)
 
@@ -34,6 +38,11 @@ def iso(moment: datetime) -> str:
 
 def _iso_or_none(moment: datetime | None) -> str | None:
     return iso(moment) if moment else None
+
+
+def is_phone_number(value: object) -> bool:
+    """A number as a caller id gives it (digits, maybe a `+`), not a placeholder or a SIP address."""
+    return isinstance(value, str) and _E164.fullmatch(value) is not None
 
 
 def mask_number(number: str | None) -> str | None:
@@ -66,6 +75,7 @@ class CallRecord:
     call_id: str  # Twilio's CallSid, or the session id for Daily
     session_id: str
     caller_number: str | None = None
+    leg: str | None = None  # `after_transfer`: the same call back with the agent after a transfer nobody took
     started_at: datetime = field(default_factory=now)  # the session began: the caller is on the line
     answered_at: datetime | None = None  # the agent's pipeline runs: from here the call is recorded
     ended_at: datetime | None = None
@@ -138,6 +148,10 @@ class CallRecord:
     def duration_s(self) -> float:
         return round(((self.ended_at or now()) - self.started_at).total_seconds(), 3)
 
+    def user_words_since(self, moment: datetime) -> list[dict[str, Any]]:
+        """The caller's turns that began at `moment` or later (a voicemail's words)."""
+        return [e.document() for e in self._entries if e.body.get("role") == "user" and e.started_at >= moment]
+
     def tools_used(self) -> list[str]:
         return list(dict.fromkeys(e.body["name"] for e in self._entries if e.body["type"] == "tool_call"))
 
@@ -151,13 +165,20 @@ class CallRecord:
 
     def ids(self) -> dict[str, Any]:
         """What names the call in every log line and document (no personal data)."""
-        return {
+        ids = {
             "agent_id": self.agent_id,
             "config_version": self.config_version,
             "transport": self.transport,
             "call_id": self.call_id,
             "session_id": self.session_id,
         }
+        return ids | {"leg": self.leg} if self.leg else ids
+
+    @property
+    def folder(self) -> str:
+        """The call's folder under `calls/`: its id, and the leg after a transfer (which must not overwrite the
+        records of the call's first part)."""
+        return f"{self.call_id}/{self.leg}" if self.leg else self.call_id
 
     def caller(self, *, keep: bool) -> str | None:
         """The caller's number, masked unless `keep`."""

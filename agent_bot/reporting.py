@@ -9,16 +9,19 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from agent_bot import logs
 from agent_bot.recording import CallRecording
 from agent_bot.records import CallRecord, iso
-from agent_bot.storage import Item, RecordStore, StoragePolicy, StorageUnavailable
+from agent_bot.storage import CALLS, VOICEMAILS, Item, RecordStore, StoragePolicy, StorageUnavailable
 from agent_bot.webhooks import WebhookPolicy, WebhookSender
 from agent_schema import LLMContextConfig
+
+if TYPE_CHECKING:
+    from agent_bot.voicemail import Message
 
 TRANSCRIPT, RECORDING, METADATA = "transcript.json", "recording.wav", "metadata.json"
 
@@ -56,22 +59,34 @@ class CallReporter:
         if self.webhooks:
             self.webhooks.send("call.started", self._started_data())
 
-    async def finished(self, recording: CallRecording | None) -> None:
-        """After the call: the `call.ended` event, the records stored, the webhooks delivered; never raises."""
+    def callback_requested(self, data: Mapping[str, Any]) -> None:
+        """A callback was scheduled: the `callback.requested` webhook, at once."""
+        logs.call_event(logs.CALL_CALLBACK, "callback requested", self.record.ids(), at=data.get("at"))
+        if self.webhooks:
+            self.webhooks.send("callback.requested", {**self.record.ids(), **data})
+
+    async def finished(self, recording: CallRecording | None, message: Message | None = None) -> None:
+        """After the call: the `call.ended` event, the voicemail and the records stored, the webhooks delivered;
+        never raises."""
         record = self.record
         record.finish()
         logs.call_event(
             logs.CALL_ENDED, f"call ended ({record.end_reason}) after {record.duration_s:g} s", record.ids(),
             duration_s=record.duration_s, end_reason=record.end_reason, tools_used=record.tools_used(),
         )  # fmt: skip
+        voicemail = await self._voicemail(message) if message else None
         wav = recording.finish() if recording else None
         try:
-            objects = await self._store(wav, recording)
+            objects = await self._store(record.folder, self._documents(), wav)
         finally:
             if recording:
                 recording.discard()
+        if recording is not None and wav is None:
+            objects[RECORDING] = _skipped(recording.error or "no audio")
         metadata = record.metadata(keep_caller_number=self.keep_caller_number)
         if self.webhooks:
+            if voicemail is not None:
+                self.webhooks.send("voicemail.left", voicemail)
             self.webhooks.send("call.ended", {**metadata, "records": objects})
             transcript = objects.get(TRANSCRIPT)
             self.webhooks.send("transcript.ready", {**record.transcript(), "record": transcript})
@@ -83,22 +98,54 @@ class CallReporter:
             webhooks_failed=sum(not d.delivered for d in deliveries),
         )  # fmt: skip
 
-    async def _store(self, wav: Path | None, recording: CallRecording | None) -> dict[str, dict[str, Any]]:
-        """Each object's key and upload status (`stored`, `failed`, or `skipped` with why)."""
+    def _documents(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        record = self.record
+        return record.transcript(), record.metadata(keep_caller_number=self.keep_caller_number)
+
+    async def _voicemail(self, message: Message) -> dict[str, Any]:
+        """Store a voicemail like a call record (under `voicemails/`); the `voicemail.left` webhook's data."""
+        record = self.record
+        wav = message.close("call_ended")
+        entries = record.user_words_since(message.started_at)
+        about = {
+            **record.ids(),
+            "caller_number": record.caller(keep=self.keep_caller_number),
+            "trigger": message.trigger,
+            "started_at": iso(message.started_at),
+            "ended_at": iso(message.ended_at or message.started_at),
+            "duration_s": round(message.audio.duration_s, 3),
+            "end": message.end,
+        }
+        transcript = {**about, "text": " ".join(e["text"] for e in entries), "entries": entries}
+        try:  # one message per call at most: under the call's id
+            objects = await self._store(record.call_id, (transcript, about), wav, VOICEMAILS)
+        finally:
+            message.audio.discard()
+        if wav is None:
+            objects[RECORDING] = _skipped(message.audio.error or "no audio")
+        return {**transcript, "records": objects}
+
+    async def _store(
+        self,
+        folder: str,
+        documents: tuple[dict[str, Any], dict[str, Any]],
+        wav: Path | None,
+        collection: str = CALLS,
+    ) -> dict[str, dict[str, Any]]:
+        """A transcript, a WAV (if any) and metadata under `folder`; each object's key and upload status
+        (`stored`, `failed`, or `skipped` with why)."""
         if self.store is None:
             why = self.store_error or "no call_records in the configuration"
             return {TRANSCRIPT: _skipped(why), METADATA: _skipped(why)}
-        record = self.record
-        first = [Item(TRANSCRIPT, _json(record.transcript()), "application/json")]
+        transcript, metadata = documents
+        first = [Item(TRANSCRIPT, _json(transcript), "application/json")]
         if wav is not None:
             first.append(Item(RECORDING, wav, "audio/wav"))
-        last = [Item(METADATA, _json(record.metadata(keep_caller_number=self.keep_caller_number)), "application/json")]
-        # metadata.json last: once it is there, so is everything else of the call that was stored
-        stored = await self.store.put_all(record.agent_id, record.call_id, [first, last], record.ids())
-        objects = {o.name: o.document() for o in stored}
-        if recording is not None and wav is None:
-            objects[RECORDING] = _skipped(recording.error or "no audio")
-        return objects
+        last = [Item(METADATA, _json(metadata), "application/json")]
+        # metadata.json last: once it is there, so is everything else that was stored
+        record = self.record
+        stored = await self.store.put_all(record.agent_id, folder, [first, last], record.ids(), collection)
+        return {o.name: o.document() for o in stored}
 
     def _started_data(self) -> dict[str, Any]:
         record = self.record

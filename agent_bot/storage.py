@@ -23,6 +23,7 @@ from agent_schema import CallRecordsConfig
 ACCESS_KEY_ENV = "CALL_RECORDS_AWS_ACCESS_KEY_ID"
 SECRET_KEY_ENV = "CALL_RECORDS_AWS_SECRET_ACCESS_KEY"  # noqa: S105
 SESSION_TOKEN_ENV = "CALL_RECORDS_AWS_SESSION_TOKEN"  # noqa: S105
+CALLS, VOICEMAILS = "calls", "voicemails"  # the collections under agents/<agent_id>/
 
 
 @dataclass(frozen=True)
@@ -91,12 +92,18 @@ class RecordStore:
         }
         return cls(config, credentials, policy)
 
-    def key(self, agent_id: str, call_id: str, name: str) -> str:
-        """`<prefix>/agents/<agent_id>/calls/<call_id>/<name>` (no prefix: from `agents/`)."""
-        return "/".join(part for part in (self.config.prefix, "agents", agent_id, "calls", call_id, name) if part)
+    def key(self, agent_id: str, call_id: str, name: str, collection: str = CALLS) -> str:
+        """`<prefix>/agents/<agent_id>/<collection>/<call_id>/<name>` (no prefix: from `agents/`); `collection` is
+        `calls` or `voicemails`."""
+        return "/".join(part for part in (self.config.prefix, "agents", agent_id, collection, call_id, name) if part)
 
     async def put_all(
-        self, agent_id: str, call_id: str, groups: Sequence[Sequence[Item]], log_fields: Mapping[str, object]
+        self,
+        agent_id: str,
+        call_id: str,
+        groups: Sequence[Sequence[Item]],
+        log_fields: Mapping[str, object],
+        collection: str = CALLS,
     ) -> list[StoredObject]:
         """Store each group after the one before (its items at once), all within the deadline; one result per
         item, in order, and one log event each."""
@@ -107,14 +114,17 @@ class RecordStore:
         try:
             async with asyncio.timeout(deadline), self._client() as s3:
                 for group in groups:
-                    for done in await asyncio.gather(*(self._put(s3, agent_id, call_id, i) for i in group)):
+                    for done in await asyncio.gather(
+                        *(self._put(s3, self.key(agent_id, call_id, i.name, collection), i) for i in group)
+                    ):
                         results[done.name] = done
         except TimeoutError:
             error = f"TimeoutError: not stored within {deadline:.0f} s"
         except Exception as exc:  # the client itself could not be made (a malformed endpoint, say)
             error = describe(exc)
         stored = [
-            results.get(i.name) or StoredObject(i.name, self.key(agent_id, call_id, i.name), "failed", error=error)
+            results.get(i.name)
+            or StoredObject(i.name, self.key(agent_id, call_id, i.name, collection), "failed", error=error)
             for i in items
         ]
         for result in stored:
@@ -137,8 +147,7 @@ class RecordStore:
         session = aioboto3.Session(region_name=self.config.region, **self._credentials)
         return session.client("s3", endpoint_url=endpoint, config=config)
 
-    async def _put(self, s3: Any, agent_id: str, call_id: str, item: Item) -> StoredObject:
-        key = self.key(agent_id, call_id, item.name)
+    async def _put(self, s3: Any, key: str, item: Item) -> StoredObject:
         try:
             if isinstance(item.body, Path):
                 await s3.upload_file(

@@ -29,9 +29,9 @@ def _mac(key: bytes, call_sid: str, expires: int) -> str:
     return hmac.new(key, f"{call_sid}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-def issue(key: bytes, call_sid: str, now: float) -> str:
-    """`<expiry>.<hmac>` for this call, valid TTL_S seconds from `now`."""
-    expires = int(now) + TTL_S
+def issue(key: bytes, call_sid: str, now: float, ttl_s: int = TTL_S) -> str:
+    """`<expiry>.<hmac>` for this call, valid `ttl_s` seconds from `now`."""
+    expires = int(now) + ttl_s
     return f"{expires}.{_mac(key, call_sid, expires)}"
 
 

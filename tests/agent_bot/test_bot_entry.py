@@ -16,7 +16,8 @@ from pipecat.transports.daily.transport import DailyTransport
 from agent_bot.bot import BotDeps, daily_transport
 from agent_bot.config import parse_agent_config
 from agent_bot.records import CallRecord
-from agent_bot.tools import CallState, WeatherClient, build_tools
+from agent_bot.tools import CallState, build_tools
+from agent_bot.weather import WeatherClient
 from tests.agent_bot.fake_nova import FakeNovaSonic
 from tests.agent_bot.support import (
     AGENT_CONTEXT,

@@ -42,7 +42,15 @@ def test_every_field_is_parsed() -> None:
         "amazon.nova-2-sonic-v1:0",
         "HIGH",
     )
-    assert offered_tools(ctx) == ["get_current_weather", "end_call", "transfer_call"]
+    # the guardrail's own tool comes with max_inappropriate_attempts
+    assert offered_tools(ctx) == [
+        "get_current_weather", "end_call", "transfer_call", "voicemail", "schedule_callback", "flag_inappropriate"
+    ]  # fmt: skip
+    assert (ctx.max_conversation_length, ctx.wrap_up_before_s, ctx.max_inappropriate_attempts) == (40, 45, 2)
+    assert ctx.inappropriate_patterns == [r"\bidiot\b", "shut up"]
+    assert ctx.voicemail is not None and (ctx.voicemail.max_length_s, ctx.voicemail.silence_s) == (90, 3)
+    assert ctx.business_hours is not None and ctx.business_hours.timezone == "America/New_York"
+    assert ctx.callback_summary_number == "+15555550199"
     assert ctx.transfer_number == "+15555550100"
     assert ctx.call_records is not None and ctx.webhooks is not None
     assert (ctx.call_records.bucket, ctx.call_records.prefix, ctx.call_records.recording) == (
@@ -62,6 +70,11 @@ def test_every_field_is_parsed() -> None:
 
 def test_transfer_is_only_offered_with_a_target() -> None:
     assert "transfer_call" not in offered_tools(parse_agent_config(with_context(transfer_number=None)).llm_context)
+
+
+def test_flag_inappropriate_comes_only_with_the_guardrail() -> None:
+    off = with_context(max_inappropriate_attempts=None, inappropriate_patterns=[])
+    assert "flag_inappropriate" not in offered_tools(parse_agent_config(off).llm_context)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pipecat.services.aws.nova_sonic.session_continuation import SessionContinua
 
 from agent_bot.bot import BotDeps
 from agent_bot.session import SESSIONS
-from agent_bot.tools import WEATHER_FALLBACK
+from agent_bot.weather import WEATHER_FALLBACK
 from tests.agent_bot.fake_nova import FakeNovaSonic
 from tests.agent_bot.support import (
     CALL_SID,
