@@ -38,6 +38,7 @@ END_INAPPROPRIATE = (
     "ending the call because of it, and say goodbye. Do not repeat their words."
 )
 MAX_CHECKED_CHARS = 2_000  # of a caller's turn, against the patterns
+TURN_WAIT_S = 1.5  # how long a flag waits for the transcript of the turn it is about
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Guardrails:
         self.attempts = 0
         self._flagged: set[int] = set()  # the caller turns already counted as inappropriate
         self._answered = asyncio.Event()
+        self._turn_seen = asyncio.Event()
         self._wrapping = False  # a wrap-up waits for the agent's answer: the caller's turns no longer count
 
     def wrap_up_at(self) -> float:
@@ -91,8 +93,9 @@ class Guardrails:
             self._note(SESSION_LIMIT, "wrap_up", cap_s=self.cap_s)
             await self.ending.after_words(SESSION_LIMIT, WRAP_UP_SESSION)
         await self._sleep_until(self.end_at())
-        self._note(SESSION_LIMIT, "ended_at_deadline", cap_s=self.cap_s)
-        await self.ending.now(SESSION_LIMIT)
+        if self.record.ended_at is None:  # else the call is over for the caller, and only tearing down
+            self._note(SESSION_LIMIT, "ended_at_deadline", cap_s=self.cap_s)
+            await self.ending.now(SESSION_LIMIT)
 
     async def _sleep_until(self, session_s: float) -> None:
         await asyncio.sleep(max(0.0, self.started + session_s * self.timing.second_s - time.monotonic()))
@@ -102,10 +105,11 @@ class Guardrails:
         if self.ending.started or self.ending.held or self._wrapping:  # a goodbye or a voicemail: nothing counts
             return
         self.turns += 1
+        self._turn_seen.set()
         self._answered.clear()
         context = self._context()
         if context.max_inappropriate_attempts and _matches(context.inappropriate_patterns, text):
-            verdict = self.inappropriate("pattern")
+            verdict = await self.inappropriate("pattern")
             if verdict == "warned":
                 await self.llm.say(self.warning())
             elif verdict == "ending":
@@ -120,9 +124,13 @@ class Guardrails:
         """The agent has finished a turn (its answer to the caller's last, as a rule)."""
         self._answered.set()
 
-    def inappropriate(self, source: Literal["pattern", "agent"]) -> Verdict:
+    async def inappropriate(self, source: Literal["pattern", "agent"]) -> Verdict:
         """Count the caller's current turn as an inappropriate attempt (once, however it was found): `warned`
         while within `max_inappropriate_attempts`, then `ending`; `counted` for a turn already counted."""
+        if source == "agent" and self.turns in self._flagged:  # the model may flag a turn before its transcript
+            self._turn_seen.clear()  # has reached us: a moment for it
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._turn_seen.wait(), TURN_WAIT_S)
         if self.turns in self._flagged:
             return "counted"
         self._flagged.add(self.turns)

@@ -245,7 +245,8 @@ class AgentSession:
         return await self.voicemail.take(trigger)
 
     async def flag_inappropriate(self) -> dict[str, Any]:
-        verdict, guardrails = self.guardrails.inappropriate("agent"), self.guardrails
+        guardrails = self.guardrails
+        verdict = await guardrails.inappropriate("agent")
         if verdict == "ending" and await self.ending.after_words(INAPPROPRIATE):
             return {"status": "ending", "instruction": guardrails.last_words()}
         if verdict == "warned":

@@ -7,11 +7,12 @@ import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 import websockets
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.responses import JSONResponse
 from loguru import logger
 from pipecat.runner.types import WebSocketRunnerArguments
@@ -108,24 +109,52 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
             await asyncio.wait_for(task, 10)
 
 
+@dataclass
+class TwilioStandIn:
+    """Twilio's REST API as the bot uses it, on loopback: call updates (hang-ups, transfers) and texts are
+    recorded; the legs a `<Dial>` made are answered from `legs` (child call statuses by parent call sid);
+    `refuse_updates` makes that many call updates answer 500, as Twilio does when it has a bad moment."""
+
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    legs: dict[str, list[str]] = field(default_factory=dict)
+    refuse_updates: int = 0
+    transferred: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/2010-04-01/Accounts/{account}/Calls/{call}.json")
+        async def update_call(account: str, call: str, request: Request) -> Any:
+            form = {k: str(v) for k, v in (await request.form()).items()}
+            if self.refuse_updates:
+                self.refuse_updates -= 1
+                return JSONResponse({"code": 20500, "message": "Internal Server Error"}, status_code=500)
+            self.updates.append({"account": account, "call": call, "auth": request.headers.get("authorization", "")}
+                                | form)  # fmt: skip
+            if "Twiml" in form:
+                self.transferred.set()
+            return {"sid": call, "status": "in-progress"}
+
+        @app.get("/2010-04-01/Accounts/{account}/Calls.json")
+        async def list_calls(account: str, parent: str = Query(alias="ParentCallSid")) -> dict[str, Any]:
+            legs = self.legs.get(parent, [])
+            return {"calls": [{"sid": f"CA{i:032x}", "parent_call_sid": parent, "status": s}
+                              for i, s in enumerate(legs, start=100)]}  # fmt: skip
+
+        @app.post("/2010-04-01/Accounts/{account}/Messages.json")
+        async def send_message(account: str, request: Request) -> dict[str, Any]:
+            form = {k: str(v) for k, v in (await request.form()).items()}
+            self.messages.append({"account": account, "auth": request.headers.get("authorization", "")} | form)
+            return {"sid": f"SM{len(self.messages):032x}", "status": "queued"}
+
+        return app
+
+
 def twilio_rest() -> tuple[FastAPI, list[dict[str, Any]]]:
     """A Twilio REST stand-in that records call updates (hang-ups and transfers)."""
-    app, updates = FastAPI(), []
-
-    @app.post("/2010-04-01/Accounts/{account}/Calls/{call}.json")
-    async def update_call(account: str, call: str, request: Request) -> dict[str, str]:
-        form = await request.form()
-        updates.append(
-            {
-                "account": account,
-                "call": call,
-                "auth": request.headers.get("authorization", ""),
-                **{k: str(v) for k, v in form.items()},
-            }
-        )
-        return {"sid": call, "status": "in-progress"}
-
-    return app, updates
+    stand_in = TwilioStandIn()
+    return stand_in.app(), stand_in.updates
 
 
 def weather_api(*, fail: bool = False) -> FastAPI:
@@ -150,14 +179,17 @@ def weather_env(base: str) -> dict[str, str]:
 
 
 def bot_app(deps: BotDeps, session_id: str = "session-1") -> FastAPI:
-    """What the base image does: `/ws` runs `bot()`; `/context` is the Session API route."""
+    """What the base image does: `/ws` runs `bot()`; `/context` is the Session API route. `{n}` in `session_id`
+    numbers the sessions (1, 2, …), as Pipecat Cloud gives each its own id."""
     app = FastAPI()
     context_api.install(app)
+    count = iter(range(1, 1000))
 
     @app.websocket("/ws")
     async def media_stream(websocket: WebSocket) -> None:
         await websocket.accept()
-        await run_bot(WebSocketRunnerArguments(websocket=websocket, session_id=session_id), deps)
+        runner_args = WebSocketRunnerArguments(websocket=websocket, session_id=session_id.format(n=next(count)))
+        await run_bot(runner_args, deps)
         with contextlib.suppress(Exception):
             await websocket.close()
 
