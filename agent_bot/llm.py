@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from pipecat.frames.frames import LLMMessagesAppendFrame
 from pipecat.services.aws.nova_sonic.llm import AudioConfig, AWSNovaSonicLLMService, AWSNovaSonicLLMSettings
@@ -18,6 +18,15 @@ class AgentNovaSonic(AWSNovaSonicLLMService):
 
     Tests subclass this and override `create_client()` with an in-process fake Bedrock stream.
     """
+
+    on_caller_words: Callable[[str], None] | None = None  # each final piece of the caller's transcript, as it comes
+
+    async def _report_user_transcription_text_added(self, text: str) -> None:
+        # Nova passes the caller's turn on only when it starts answering (or calls a tool); a voicemail needs the
+        # words as they come, answered or not
+        await super()._report_user_transcription_text_added(text)  # type: ignore[no-untyped-call]
+        if self.on_caller_words is not None:
+            self.on_caller_words(text)
 
     async def reopen_with(self, settings: AWSNovaSonicLLMSettings) -> None:
         """Store new settings and reconnect: Nova reads prompt, voice and tools only when its session opens.

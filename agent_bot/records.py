@@ -148,10 +148,6 @@ class CallRecord:
     def duration_s(self) -> float:
         return round(((self.ended_at or now()) - self.started_at).total_seconds(), 3)
 
-    def user_words_since(self, moment: datetime) -> list[dict[str, Any]]:
-        """The caller's turns that began at `moment` or later (a voicemail's words)."""
-        return [e.document() for e in self._entries if e.body.get("role") == "user" and e.started_at >= moment]
-
     def tools_used(self) -> list[str]:
         return list(dict.fromkeys(e.body["name"] for e in self._entries if e.body["type"] == "tool_call"))
 

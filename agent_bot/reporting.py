@@ -106,7 +106,6 @@ class CallReporter:
         """Store a voicemail like a call record (under `voicemails/`); the `voicemail.left` webhook's data."""
         record = self.record
         wav = message.close("call_ended")
-        entries = record.user_words_since(message.started_at)
         about = {
             **record.ids(),
             "caller_number": record.caller(keep=self.keep_caller_number),
@@ -116,7 +115,7 @@ class CallReporter:
             "duration_s": round(message.audio.duration_s, 3),
             "end": message.end,
         }
-        transcript = {**about, "text": " ".join(e["text"] for e in entries), "entries": entries}
+        transcript = {**about, "text": message.text, "words": message.words}
         try:  # one message per call at most: under the call's id
             objects = await self._store(record.call_id, (transcript, about), wav, VOICEMAILS)
         finally:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -21,7 +21,7 @@ from agent_bot.ending import Ending
 from agent_bot.guardrails import NOTICE
 from agent_bot.llm import AgentNovaSonic
 from agent_bot.recording import WavFile
-from agent_bot.records import VOICEMAIL, CallRecord, now
+from agent_bot.records import VOICEMAIL, CallRecord, iso, now
 from agent_bot.speech import SpeechWatch
 from agent_schema import VoicemailConfig
 
@@ -45,6 +45,11 @@ class Message:
     audio: WavFile
     ended_at: datetime | None = None
     end: str | None = None  # silence, time_limit, caller_hung_up (the line closed), call_ended
+    words: list[dict[str, str]] = field(default_factory=list)  # the caller's transcript, piece by piece
+
+    @property
+    def text(self) -> str:
+        return " ".join(w["text"] for w in self.words)
 
     def close(self, end: str) -> Path | None:
         if self.end is None:
@@ -117,6 +122,8 @@ class Voicemail:
         await self.speech.played_out()
         self.mute.muted = True
         message = self.message = Message(trigger, now(), WavFile("voicemail-"))
+        # the caller's words from here to the end of the call are the message's (they arrive after the audio)
+        self.llm.on_caller_words = lambda text: message.words.append({"at": iso(now()), "text": text.strip()})
         self.record.end(VOICEMAIL)  # from here the call has a message, whatever happens next
         self.record.event("voicemail", trigger=trigger, status="recording")
         self.tap.heard, self.tap.file = None, message.audio
