@@ -163,6 +163,7 @@ class AgentSession:
         async def gone(_transport: Any, _client: Any) -> None:
             self._hung_up = True
             record.over(CALLER_HUNG_UP)
+            self.voicemail.stop("caller_hung_up")  # a message ends with the line, whatever is still ticking
             await self.worker.cancel()
 
     def _greeting(self) -> str:
@@ -220,7 +221,7 @@ class AgentSession:
             self.call.record.finish()
             if SESSIONS.get(self.session_id) is self:
                 del SESSIONS[self.session_id]
-            message = self.voicemail.finish(hung_up=self._hung_up)
+            message = self.voicemail.finish()
             await self._after_pipeline()
             try:
                 await self.reporter.finished(self.recording, message)
@@ -228,9 +229,10 @@ class AgentSession:
                 logger.exception(f"session {self.session_id}: reporting the call failed")
 
     async def _after_pipeline(self) -> None:
-        """Twilio calls the bot ended are hung up explicitly; a transferred call is left to its new leg."""
+        """Twilio calls the bot ended are hung up explicitly; a transferred call is left to its new leg, and a call
+        the caller left needs nothing more."""
         call = self.call
-        ended = self.ending.started and not call.transferred
+        ended = self.ending.started and not call.transferred and not self._hung_up
         if call.channel == "twilio" and ended and call.call_control and call.call_sid:
             try:
                 await call.call_control.hangup(call.call_sid)

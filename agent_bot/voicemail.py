@@ -127,24 +127,19 @@ class Voicemail:
         self.record.end(VOICEMAIL)  # from here the call has a message, whatever happens next
         self.record.event("voicemail", trigger=trigger, status="recording")
         self.tap.heard, self.tap.file = None, message.audio
-        end = await self._until_done(time.monotonic())
-        self.tap.file = None
-        message.close(end)
+        end = await self._until_done(message, time.monotonic())
+        self.stop(end)
+        if end == "caller_hung_up":
+            return
         self.mute.muted = False
         self.ending.held = False
-        duration = round(message.audio.duration_s, 3)
-        self.record.event("voicemail", trigger=trigger, status="recorded", end=end, duration_s=duration)
-        logs.call_event(
-            logs.CALL_VOICEMAIL, f"voicemail recorded ({end}, {duration:g} s)", self.record.ids(),
-            trigger=trigger, end=end, duration_s=duration,
-        )  # fmt: skip
         await self.ending.after_words(VOICEMAIL, THANKS)
 
-    async def _until_done(self, started: float) -> str:
+    async def _until_done(self, message: Message, started: float) -> str:
         """Wait until the caller has been silent for `silence_s` after speaking (twice that before they start):
-        `silence`, or until `max_length_s`: `time_limit`."""
+        `silence`; until `max_length_s`: `time_limit`; or until the caller has hung up."""
         config = self.config
-        while True:
+        while message.end is None:
             await asyncio.sleep(POLL_S)
             moment = time.monotonic()
             if moment - started >= config.max_length_s:
@@ -152,12 +147,25 @@ class Voicemail:
             heard = self.tap.heard
             if moment - (heard or started) >= config.silence_s * (1 if heard else 2):
                 return "silence"
+        return message.end
 
-    def finish(self, *, hung_up: bool) -> Message | None:
-        """After the pipeline: the message, closed (a caller who hung up while speaking ended it)."""
+    def stop(self, end: str) -> None:
+        """The message is over (`silence`, `time_limit`, `caller_hung_up`, `call_ended`): its file closed, once."""
         self.tap.file = None
-        if self.message is not None:
-            self.message.close("caller_hung_up" if hung_up else "call_ended")
+        message = self.message
+        if message is None or message.end is not None:
+            return
+        message.close(end)
+        duration = round(message.audio.duration_s, 3)
+        self.record.event("voicemail", trigger=message.trigger, status="recorded", end=end, duration_s=duration)
+        logs.call_event(
+            logs.CALL_VOICEMAIL, f"voicemail recorded ({end}, {duration:g} s)", self.record.ids(),
+            trigger=message.trigger, end=end, duration_s=duration,
+        )  # fmt: skip
+
+    def finish(self) -> Message | None:
+        """After the pipeline: the message, closed (the call ended while it was recorded, if it still was)."""
+        self.stop("call_ended")
         return self.message
 
 
