@@ -13,7 +13,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from xml.sax.saxutils import quoteattr
 
 from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
@@ -22,8 +21,9 @@ from pipecat.runner.types import WebSocketRunnerArguments
 from pipecat.runner.utils import parse_telephony_websocket
 from twilio.request_validator import RequestValidator
 
-from agent_bot import callctl, context_api, logs, stream_token
+from agent_bot import callctl, context_api, logs, stream_token, transfer
 from agent_bot.bot import BotDeps, run_bot
+from agent_schema import telephony
 
 NO_AUTH_TOKEN = "TWILIO_AUTH_TOKEN is not set"  # noqa: S105  (a message, not a secret)
 POLICY_VIOLATION = 1008  # websocket close code
@@ -65,6 +65,8 @@ def create_app(
     environ: Mapping[str, str] | None = None, deps: BotDeps | None = None, clock: Callable[[], float] = time.time
 ) -> FastAPI:
     env = dict(os.environ if environ is None else environ)
+    if env.get("PUBLIC_HOST"):  # where Twilio brings a caller back to the agent after a transfer nobody took
+        env.setdefault(transfer.STREAM_URL_ENV, f"wss://{env['PUBLIC_HOST']}/media-stream")
     gate = TwilioGate.from_env(env, clock)
 
     @asynccontextmanager
@@ -121,14 +123,7 @@ def twiml(stream_url: str, form: Mapping[str, str], ticket: str) -> str:
     """`<Connect><Stream>` to our websocket. Custom parameters reach the bot as call_data.body (pipecat promotes
     from_number/to_number to from/to); the ticket comes back to `/media-stream` the same way."""
     custom = [(name, form[key]) for key, name in (("From", "from_number"), ("To", "to_number")) if key in form]
-    params = "".join(
-        f"<Parameter name={quoteattr(name)} value={quoteattr(value)}/>"
-        for name, value in [*custom, (stream_token.PARAMETER, ticket)]
-    )
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url={quoteattr(stream_url)}>'
-        f"{params}</Stream></Connect></Response>"
-    )
+    return telephony.response(telephony.connect_stream(stream_url, [*custom, (stream_token.PARAMETER, ticket)]))
 
 
 app = create_app()

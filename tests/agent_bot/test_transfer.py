@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+import xml.etree.ElementTree as ET
 from typing import Any
 
+from agent_bot import stream_token
 from agent_bot.session import SESSIONS
+from agent_bot.transfer import comeback
 from tests.agent_bot.call_support import deps_for, phone_call, told, transfer_twiml
 from tests.agent_bot.fake_nova import FakeNovaSonic
 from tests.agent_bot.records_support import (
@@ -122,3 +126,19 @@ async def test_a_transfer_that_does_not_go_through_takes_a_message_in_the_same_c
 
 def sessions() -> list[Any]:
     return list(SESSIONS.values())
+
+
+def test_the_way_back_is_built_from_what_the_bot_knows() -> None:
+    """Through Pipecat Cloud (the stream carries the service host): the region's URL; `TWILIO_STREAM_URL` wins;
+    nothing known: no way back (a plain transfer). A local server's stream gets a fresh ticket for the same call."""
+    cloud = {"_pipecatCloudServiceHost": "desk.acme", "from_number": CALLER}
+    back = ET.fromstring(comeback(cloud, {}, "eu-central", CALL_SID))
+    assert back.tag == "Connect" and back[0].attrib["url"] == "wss://eu-central.api.pipecat.daily.co/ws/twilio"
+    assert {p.attrib["name"]: p.attrib["value"] for p in back[0]} == cloud | {"transfer_return": "1"}
+    assert ET.fromstring(comeback(cloud, {}, None, CALL_SID))[0].attrib["url"] == "wss://api.pipecat.daily.co/ws/twilio"
+    assert comeback({"from_number": CALLER}, {}, None, CALL_SID) == ""
+    env = {"TWILIO_STREAM_URL": "wss://bot.example/media-stream", "TWILIO_AUTH_TOKEN": "twilio-token"}
+    local = ET.fromstring(comeback({stream_token.PARAMETER: "old.ticket"}, env, None, CALL_SID))[0]
+    assert local.attrib["url"] == "wss://bot.example/media-stream"
+    ticket = {p.attrib["name"]: p.attrib["value"] for p in local}[stream_token.PARAMETER]
+    stream_token.verify(stream_token.key_from("twilio-token"), ticket, CALL_SID, time.time() + 1800)  # still valid
