@@ -56,6 +56,7 @@ async def test_an_unanswered_sip_transfer_comes_back_to_the_agent_for_a_message(
                 dial, back, url = transfer_twiml(twilio.updates[0]["Twiml"])
                 assert [(child.tag, child.text) for child in dial] == [("Sip", DESK)]
                 assert (url, back) == (env["TWILIO_STREAM_URL"], PARAMETERS | {"transfer_return": "1"})
+                assert url is not None
                 # nobody answers: Twilio runs the <Connect><Stream> after the <Dial>, with the same call
                 async with phone_call(url, back) as phone:
                     stream = await nova.stream(1)
