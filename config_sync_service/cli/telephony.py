@@ -29,7 +29,10 @@ def twiml_command(
     """Print the TwiML that connects a Twilio number to the agent on Pipecat Cloud (<Connect><Stream>)."""
     settings = settings_or_exit(quiet=True)
     if not settings.pipecat_org:
-        print("config-sync: PIPECAT_ORG is not set (your organization: `pipecat organizations list`)", file=sys.stderr)
+        print(
+            "config-sync: PIPECAT_ORG is not set (your Pipecat Cloud organization: `pcc --config` shows it)",
+            file=sys.stderr,
+        )
         raise typer.Exit(2)
     try:
         target = uuid.UUID(agent_id)

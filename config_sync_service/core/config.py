@@ -79,8 +79,8 @@ class Settings(BaseSettings):
     agent_region: str | None = Field(None, description="AGENT_REGION: region for new agents (org default).")
     pipecat_org: str | None = Field(
         None,
-        description="PIPECAT_ORG: the Pipecat Cloud organization (`pipecat organizations list`); `config-sync twiml` "
-        "routes a Twilio number to `{agent}.{org}`.",
+        description="PIPECAT_ORG: the Pipecat Cloud organization's name (the `org` that `pcc --config` shows); "
+        "`config-sync twiml` routes a Twilio number to `{agent}.{org}`.",
     )
     secret_set_ready_timeout_s: Annotated[float, Field(gt=0)] = Field(
         30.0, description="SECRET_SET_READY_TIMEOUT_S: how long to wait for a secret set to become `ready`."
