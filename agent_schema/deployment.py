@@ -23,6 +23,7 @@ Image = Annotated[
 ]
 Profile = Annotated[str, Field(max_length=63), Matches(PROFILE_PATTERN, "must be a profile name such as agent-1x")]
 Region = Annotated[str, Field(max_length=63), Matches(REGION_PATTERN, "must be a region code such as us-west")]
+SessionCap = Annotated[int, Field(ge=MIN_SESSION_S, le=MAX_SESSION_S)]  # seconds
 SecretSetName = Annotated[str, Matches(SET_NAME_PATTERN, "must be a secret set name (3 to 63 of a-z, 0-9, -, .)")]
 
 
@@ -48,10 +49,8 @@ class DeploymentConfig(StrictModel):
     krisp_viva_audio_filter: Literal["tel", "pro"] | None = Field(
         None, description="Krisp VIVA noise filter: `tel` for telephone audio, `pro` for wide band; absent: off."
     )
-    max_session_duration: int | None = Field(
+    max_session_duration: SessionCap | None = Field(
         None,
-        ge=MIN_SESSION_S,
-        le=MAX_SESSION_S,
         description="Longest session, in seconds; absent: Pipecat Cloud's 7200. The bot wraps a call up before it "
         "(`llm_context.wrap_up_before_s`).",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from agent_schema.deployment import MAX_SESSION_S, MIN_SESSION_S, DeploymentConfig, Region
+from agent_schema.deployment import DeploymentConfig, Region, SessionCap
 from agent_schema.fields import StrictModel
 from agent_schema.llm_context import LLMContextConfig
 from agent_schema.secrets import KEY_RULE, Secrets
@@ -39,10 +39,8 @@ class AgentConfigEnvelope(StrictModel):
     agent_id: str = Field(min_length=1, description="The agent's id in Postgres.")
     version: int = Field(ge=1, description="The configuration version this is.")
     llm_context: LLMContextConfig = Field(description="The version's `llm_context`.")
-    max_session_duration: int | None = Field(
+    max_session_duration: SessionCap | None = Field(
         None,
-        ge=MIN_SESSION_S,
-        le=MAX_SESSION_S,
         description="The deployment's session cap in seconds, which the bot wraps up before; absent: Pipecat "
         "Cloud's 7200.",
     )

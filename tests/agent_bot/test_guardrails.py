@@ -4,13 +4,17 @@ and cut off after `max_inappropriate_attempts`. A whole Twilio call each (only N
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from agent_bot.guardrails import LimitTiming
-from tests.agent_bot.call_support import deps_for, phone_call, told, with_cap
-from tests.agent_bot.fake_nova import FakeNovaSonic
+from tests.agent_bot.call_support import Phone, deps_for, phone_call, told, with_cap
+from tests.agent_bot.fake_nova import FakeNovaSonic, FakeStream
 from tests.agent_bot.records_support import WHSEC, Receiver, events, json_log, said, until_logged
 from tests.agent_bot.support import AGENT_CONTEXT, TwilioStandIn, agent_env, bot_app, serve, until
 
@@ -24,8 +28,23 @@ def guardrail_events(log: Any) -> list[tuple[str, str]]:
     return [(e["kind"], e["action"]) for e in events(log, "call.guardrail")]
 
 
-async def test_the_session_cap_is_wrapped_up_and_the_call_ends_before_the_platforms_cut() -> None:
-    nova, twilio = FakeNovaSonic(), TwilioStandIn()
+@dataclass
+class CappedCall:
+    twilio: TwilioStandIn
+    log: io.StringIO
+    phone: Phone
+    stream: FakeStream
+    began: float
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.began
+
+
+@contextlib.asynccontextmanager
+async def capped_call(nova: FakeNovaSonic) -> AsyncIterator[CappedCall]:
+    """A call to an agent deployed with a 60 s cap (wrap-up 30 s before it), on the fast clock; yields once the
+    model's session is open, and returns once the call has ended."""
+    twilio = TwilioStandIn()
     async with serve(twilio.app()) as rest:
         env = with_cap(agent_env(AGENT_CONTEXT | {"wrap_up_before_s": 30}, TWILIO_API_BASE_URL=f"http://{rest}"), 60)
         with json_log() as log:
@@ -33,38 +52,37 @@ async def test_the_session_cap_is_wrapped_up_and_the_call_ends_before_the_platfo
                 began = time.monotonic()
                 stream = await nova.stream()
                 await stream.wait_for("promptStart")
-                await until(lambda: told(stream, "reached its time limit"), timeout=15)
-                wrap_up_at = time.monotonic() - began
-                before = phone.media_bytes()
-                stream.says("I'm afraid our time is up. Thank you for calling, goodbye!", audio_ms=600)
-                await phone.ended_by_bot()
-                ended_at = time.monotonic() - began
-                spoken = phone.media_bytes() - before
-            ended = await until_logged(log, "call.ended")
+                yield CappedCall(twilio, log, phone, stream, began)
+            await until_logged(log, "call.ended")
+
+
+async def test_the_session_cap_is_wrapped_up_and_the_call_ends_before_the_platforms_cut() -> None:
+    nova = FakeNovaSonic()
+    async with capped_call(nova) as call:
+        await until(lambda: told(call.stream, "reached its time limit"), timeout=15)
+        wrap_up_at = call.elapsed()
+        before = call.phone.media_bytes()
+        call.stream.says("I'm afraid our time is up. Thank you for calling, goodbye!", audio_ms=600)
+        await call.phone.ended_by_bot()
+        ended_at = call.elapsed()
+        spoken = call.phone.media_bytes() - before
     assert WRAP_UP_S - 0.3 < wrap_up_at < DEADLINE_S, wrap_up_at
     assert ended_at < CUT_S, ended_at  # a clean end: the platform never had to cut the call
     assert spoken > 2000  # the wrap-up was played to the caller, not cut
-    assert ended["end_reason"] == "session_limit"
-    assert guardrail_events(log) == [("session_limit", "wrap_up")]  # ended by the goodbye, not the deadline
-    assert [u.get("Status") for u in twilio.updates] == ["completed"]  # and hung up
+    assert events(call.log, "call.ended")[0]["end_reason"] == "session_limit"
+    assert guardrail_events(call.log) == [("session_limit", "wrap_up")]  # ended by the goodbye, not the deadline
+    assert [u.get("Status") for u in call.twilio.updates] == ["completed"]  # and hung up
 
 
 async def test_without_a_goodbye_the_call_still_ends_at_the_deadline_before_the_cut() -> None:
-    nova, twilio = FakeNovaSonic(), TwilioStandIn()
-    async with serve(twilio.app()) as rest:
-        env = with_cap(agent_env(AGENT_CONTEXT | {"wrap_up_before_s": 30}, TWILIO_API_BASE_URL=f"http://{rest}"), 60)
-        with json_log() as log:
-            async with serve(bot_app(deps_for(env, nova, CLOCK))) as bot, phone_call(f"ws://{bot}/ws") as phone:
-                began = time.monotonic()
-                stream = await nova.stream()
-                await stream.wait_for("promptStart")
-                await phone.ended_by_bot()  # the model says nothing at all
-                ended_at = time.monotonic() - began
-            ended = await until_logged(log, "call.ended")
+    nova = FakeNovaSonic()
+    async with capped_call(nova) as call:
+        await call.phone.ended_by_bot()  # the model says nothing at all
+        ended_at = call.elapsed()
     assert DEADLINE_S - 0.3 < ended_at < CUT_S, ended_at
-    assert ended["end_reason"] == "session_limit"
-    assert guardrail_events(log) == [("session_limit", "wrap_up"), ("session_limit", "ended_at_deadline")]
-    assert [u.get("Status") for u in twilio.updates] == ["completed"]
+    assert events(call.log, "call.ended")[0]["end_reason"] == "session_limit"
+    assert guardrail_events(call.log) == [("session_limit", "wrap_up"), ("session_limit", "ended_at_deadline")]
+    assert [u.get("Status") for u in call.twilio.updates] == ["completed"]
 
 
 async def test_the_conversation_length_is_wrapped_up_after_the_last_answer() -> None:
