@@ -103,15 +103,7 @@ async def run_bot(runner_args: RunnerArguments, deps: BotDeps) -> None:
     # Pipecat Cloud gives every session an id (the Session API's key); a local Twilio call is keyed by its CallSid
     session_id = runner_args.session_id or line.call_sid or str(uuid.uuid4())
     returning = transfer.is_comeback(line.custom)
-    record = CallRecord(
-        agent_id=config.agent_id,
-        config_version=config.version,
-        transport=line.kind,
-        call_id=line.call_sid or session_id,
-        session_id=session_id,
-        caller_number=line.caller_number,
-        leg="after_transfer" if returning else None,
-    )
+    record = _record(config, line, session_id, returning)
     caller = call_overrides(config.llm_context, line.body)  # the session body is untrusted: only permitted keys
     factory = functools.partial(
         make_llm, environ=deps.environ, cls=deps.llm_class, session_continuation=deps.session_continuation
@@ -136,6 +128,18 @@ async def run_bot(runner_args: RunnerArguments, deps: BotDeps) -> None:
         return
     logger.info(f"session {session_id}: agent {config.agent_id} v{config.version} on {line.kind}")
     await session.run()
+
+
+def _record(config: AgentConfigEnvelope, line: Line, session_id: str, returning: bool) -> CallRecord:
+    return CallRecord(
+        agent_id=config.agent_id,
+        config_version=config.version,
+        transport=line.kind,
+        call_id=line.call_sid or session_id,
+        session_id=session_id,
+        caller_number=line.caller_number,
+        leg="after_transfer" if returning else None,  # the same call, back after a transfer nobody took
+    )
 
 
 def _plan(config: AgentConfigEnvelope, line: Line, deps: BotDeps, returning: bool) -> CallPlan:

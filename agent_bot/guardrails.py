@@ -140,6 +140,15 @@ class Guardrails:
         self._note(INAPPROPRIATE, verdict, source=source, attempt=self.attempts, limit=limit)
         return verdict
 
+    async def flagged_by_agent(self) -> dict[str, Any]:
+        """`flag_inappropriate`: count the turn; the tool's result tells the agent what to say."""
+        verdict = await self.inappropriate("agent")
+        if verdict == "ending" and await self.ending.after_words(INAPPROPRIATE):
+            return {"status": "ending", "instruction": self.last_words()}
+        if verdict == "warned":
+            return {"status": "warned", "attempt": self.attempts, "instruction": self.warning()}
+        return {"status": "counted", "instruction": "This turn has been dealt with already; carry on."}
+
     def warning(self) -> str:
         return WARNING.format(attempt=self.attempts, limit=self._context().max_inappropriate_attempts)
 

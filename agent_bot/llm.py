@@ -9,7 +9,7 @@ from pipecat.frames.frames import LLMMessagesAppendFrame
 from pipecat.services.aws.nova_sonic.llm import AudioConfig, AWSNovaSonicLLMService, AWSNovaSonicLLMSettings
 from pipecat.services.aws.nova_sonic.session_continuation import SessionContinuationParams
 
-from agent_bot.config import AgentConfigError, system_instruction
+from agent_bot.config import AgentConfigError, offered_tools, system_instruction
 from agent_schema import LLMContextConfig
 
 
@@ -85,4 +85,16 @@ def make_llm(
         settings=nova_settings(config, caller),
         audio_config=AudioConfig(),
         session_continuation=session_continuation,
+    )
+
+
+def session_fields(context: LLMContextConfig) -> tuple[object, ...]:
+    """What Nova Sonic takes when its session opens, apart from the knowledge base."""
+    return (
+        context.system_prompt,
+        tuple(context.guardrails),
+        context.voice_id,
+        context.model,
+        context.endpointing_sensitivity,
+        tuple(offered_tools(context)),
     )

@@ -64,9 +64,7 @@ class TwilioGate:
 def create_app(
     environ: Mapping[str, str] | None = None, deps: BotDeps | None = None, clock: Callable[[], float] = time.time
 ) -> FastAPI:
-    env = dict(os.environ if environ is None else environ)
-    if env.get("PUBLIC_HOST"):  # where Twilio brings a caller back to the agent after a transfer nobody took
-        env.setdefault(transfer.STREAM_URL_ENV, f"wss://{env['PUBLIC_HOST']}/media-stream")
+    env = _with_stream_url(dict(os.environ if environ is None else environ))
     gate = TwilioGate.from_env(env, clock)
 
     @asynccontextmanager
@@ -117,6 +115,13 @@ def create_app(
         await run_bot(WebSocketRunnerArguments(websocket=websocket), deps or BotDeps(environ=env))
 
     return app
+
+
+def _with_stream_url(env: dict[str, str]) -> dict[str, str]:
+    """Where Twilio brings a caller back to the agent after a transfer nobody took: this server's /media-stream."""
+    if env.get("PUBLIC_HOST"):
+        env.setdefault(transfer.STREAM_URL_ENV, f"wss://{env['PUBLIC_HOST']}/media-stream")
+    return env
 
 
 def twiml(stream_url: str, form: Mapping[str, str], ticket: str) -> str:

@@ -29,10 +29,10 @@ from agent_bot.callctl import ANSWERED
 from agent_bot.config import offered_tools
 from agent_bot.ending import Ending
 from agent_bot.guardrails import Guardrails, LimitTiming
-from agent_bot.llm import AgentNovaSonic, nova_settings
+from agent_bot.llm import AgentNovaSonic, nova_settings, session_fields
 from agent_bot.observer import ToolCallTap, observe_turns
 from agent_bot.recording import CallRecording
-from agent_bot.records import CALLER_HUNG_UP, ERROR, IDLE_TIMEOUT, INAPPROPRIATE, TRANSFERRED
+from agent_bot.records import CALLER_HUNG_UP, ERROR, IDLE_TIMEOUT, TRANSFERRED
 from agent_bot.reporting import CallReporter
 from agent_bot.speech import SpeechWatch
 from agent_bot.tools import CallState, build_tools
@@ -247,13 +247,7 @@ class AgentSession:
         return await self.voicemail.take(trigger)
 
     async def flag_inappropriate(self) -> dict[str, Any]:
-        guardrails = self.guardrails
-        verdict = await guardrails.inappropriate("agent")
-        if verdict == "ending" and await self.ending.after_words(INAPPROPRIATE):
-            return {"status": "ending", "instruction": guardrails.last_words()}
-        if verdict == "warned":
-            return {"status": "warned", "attempt": guardrails.attempts, "instruction": guardrails.warning()}
-        return {"status": "counted", "instruction": "This turn has been dealt with already; carry on."}
+        return await self.guardrails.flagged_by_agent()
 
     async def callback_scheduled(self, callback: callbacks.Callback) -> None:
         record = self.call.record
@@ -283,7 +277,7 @@ class AgentSession:
             self.applied_version = version
             schemas = self._register_tools(new)
             settings = nova_settings(new, self.caller)
-            kept = _session_fields(old) == _session_fields(new)
+            kept = session_fields(old) == session_fields(new)
             known = len(old.knowledge_base)
             if kept and new.knowledge_base == old.knowledge_base:
                 mode = "unchanged"
@@ -297,15 +291,3 @@ class AgentSession:
                 mode = "reset"
             self.call.record.event("context_update", version=version, mode=mode)
             return mode
-
-
-def _session_fields(context: LLMContextConfig) -> tuple[object, ...]:
-    """What Nova Sonic takes when its session opens, apart from the knowledge base."""
-    return (
-        context.system_prompt,
-        tuple(context.guardrails),
-        context.voice_id,
-        context.model,
-        context.endpointing_sensitivity,
-        tuple(offered_tools(context)),
-    )

@@ -114,28 +114,18 @@ def build_tools(
     async def flag_inappropriate(params: FunctionCallParams) -> None:
         await params.result_callback(await call.session.flag_inappropriate() if call.session else UNAVAILABLE)
 
-    async def schedule_callback(params: FunctionCallParams) -> None:
-        try:
-            callback = callbacks.check(params.arguments, config, call.record.caller_number, datetime.now(UTC))
-        except callbacks.Refused as exc:
-            instruction = "Tell the caller briefly why, and ask again."
-            await params.result_callback({"status": "refused", "reason": str(exc), "instruction": instruction})
-            return
-        read_back = callback.read_back()
-        instruction = f"Read this back to the caller: {read_back}."
-        await params.result_callback({"status": "scheduled", **callback.data(), "instruction": instruction})
-        if call.session is not None:
-            await call.session.callback_scheduled(callback)
-
     async def transfer(params: FunctionCallParams) -> None:
         await transfer_call(params, config, call)
+
+    async def callback(params: FunctionCallParams) -> None:
+        await schedule_callback(params, config, call)
 
     handlers: dict[str, Handler] = {
         "get_current_weather": get_current_weather,
         "end_call": end_call,
         "transfer_call": transfer,
         "voicemail": voicemail,
-        "schedule_callback": schedule_callback,
+        "schedule_callback": callback,
         "flag_inappropriate": flag_inappropriate,
     }
     # a transfer redirects the Twilio call; a WebRTC session has nothing to redirect, so it is not offered there
@@ -172,3 +162,18 @@ async def transfer_call(params: FunctionCallParams, config: LLMContextConfig, ca
     call.record.transfer_target = target
     call.record.event("transfer", tool_call_id=params.tool_call_id, target=target, status="transferring")
     await params.result_callback({"status": "transferring"})
+
+
+async def schedule_callback(params: FunctionCallParams, config: LLMContextConfig, call: CallState) -> None:
+    """Check the time and number asked for: refused with why (the agent asks again), or scheduled, read back,
+    and handed to the session (record, webhook, summary text)."""
+    try:
+        callback = callbacks.check(params.arguments, config, call.record.caller_number, datetime.now(UTC))
+    except callbacks.Refused as exc:
+        instruction = "Tell the caller briefly why, and ask again."
+        await params.result_callback({"status": "refused", "reason": str(exc), "instruction": instruction})
+        return
+    instruction = f"Read this back to the caller: {callback.read_back()}."
+    await params.result_callback({"status": "scheduled", **callback.data(), "instruction": instruction})
+    if call.session is not None:
+        await call.session.callback_scheduled(callback)
