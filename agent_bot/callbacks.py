@@ -109,7 +109,7 @@ async def text_summary(
         try:
             await control.send_sms(to=to, sender=sender, body=callback.summary(record.agent_id, record.call_id))
             status, detail = "sent", None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, ValueError) as exc:  # refused, unreachable, or an answer that is no JSON
             status, detail = "failed", type(exc).__name__
     record.event("callback_summary", to=mask_number(to), status=status, error=detail)
     logs.call_event(logs.CALL_CALLBACK, f"callback summary {status}", record.ids(), sms=status, error=detail)

@@ -141,7 +141,7 @@ class AgentSession:
 
         @user.event_handler("on_user_turn_message_added")  # type: ignore[untyped-decorator]
         async def user_turn(_aggregator: Any, message: Any) -> None:
-            await self.guardrails.user_turn(message.content)
+            await self.guardrails.user_turn(message.content or "")
 
         @assistant.event_handler("on_assistant_turn_stopped")  # type: ignore[untyped-decorator]
         async def assistant_turn(_aggregator: Any, _message: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent_bot.callctl import TwilioCallControl
-from tests.agent_bot.support import ACCOUNT_SID, CALL_SID, serve, twilio_rest
+from tests.agent_bot.support import ACCOUNT_SID, CALL_SID, TwilioStandIn, serve, twilio_rest
 
 
 async def test_hangup_posts_to_the_calls_own_resource() -> None:
@@ -35,3 +35,21 @@ async def test_a_call_sid_of_any_other_form_never_reaches_twilio(call_sid: str) 
         with pytest.raises(ValueError, match="not a Twilio call sid"):
             await control.transfer(call_sid, "+15555550100")
     assert updates == []  # nothing was sent with the account's credentials
+
+
+@pytest.mark.parametrize(
+    ("legs", "outcome"),
+    [
+        (["no-answer"], "no-answer"),
+        (["busy"], "busy"),
+        (["no-answer", "completed"], "completed"),  # one leg answered: the transfer was taken
+        ([], "failed"),  # the dial made no leg at all
+    ],
+)
+async def test_the_outcome_of_a_dial_is_its_legs_status(legs: list[str], outcome: str) -> None:
+    stand_in = TwilioStandIn(legs={CALL_SID: legs})
+    async with serve(stand_in.app()) as rest:
+        control = TwilioCallControl(account_sid=ACCOUNT_SID, auth_token="twilio-token", base_url=f"http://{rest}")
+        assert await control.dial_outcome(CALL_SID) == outcome
+        with pytest.raises(ValueError, match="not a Twilio call sid"):
+            await control.dial_outcome("CA1?ParentCallSid=x")
