@@ -32,10 +32,10 @@ class Ending:
         self.started = False  # the bot is ending the call (so it hangs up a Twilio call after the pipeline)
         self.held = False  # a voicemail is being recorded: nothing but the voicemail itself ends the call now
 
-    async def after_words(self, reason: str, instruction: str | None = None, timeout_s: float | None = None) -> bool:
-        """End the call once the agent's next words have been played. `instruction` tells the agent what to say
-        (None: a tool's result does, which the caller sends after this); `timeout_s` bounds the wait. False, and
-        nothing done, when the call is already ending or a voicemail is being recorded."""
+    async def after_words(self, reason: str, instruction: str | None = None) -> bool:
+        """End the call once the agent's next words have been played (the session's clock ends it at its deadline
+        in any case). `instruction` tells the agent what to say (None: a tool's result does, which the caller sends
+        after this). False, and nothing done, when the call is already ending or a voicemail is being recorded."""
         if self.started or self.held:
             return False
         self.started = True
@@ -45,7 +45,7 @@ class Ending:
             await self.llm.say(instruction)
 
         async def wait_then_end() -> None:
-            if not await self.speech.played_out(timeout_s):
+            if not await self.speech.played_out():
                 logger.warning(f"session {self.session_id}: {reason} without a goodbye played; ending anyway")
             self.record.over()
             await self.llm.push_frame(EndWorkerFrame(reason=reason), FrameDirection.UPSTREAM)

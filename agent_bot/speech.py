@@ -61,13 +61,11 @@ class SpeechWatch:
         elif isinstance(frame, LLMFullResponseEndFrame) and self._playing:
             self._done.set()
 
-    async def played_out(self, timeout_s: float | None = None) -> bool:
-        """True once the awaited words have been played; False when they never started, took too long, or
-        `timeout_s` (a bound on the whole wait) passed first."""
+    async def played_out(self) -> bool:
+        """True once the awaited words have been played; False when they never started or took too long."""
         try:
-            async with asyncio.timeout(timeout_s):
-                await asyncio.wait_for(self._started.wait(), START_TIMEOUT_S)
-                await asyncio.wait_for(self._done.wait(), PLAY_TIMEOUT_S)
+            await asyncio.wait_for(self._started.wait(), START_TIMEOUT_S)
+            await asyncio.wait_for(self._done.wait(), PLAY_TIMEOUT_S)
             return True
         except TimeoutError:
             return False
