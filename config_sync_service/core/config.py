@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from agent_schema.deployment import Image
+
 AGENT_SECRET_PREFIX = "AGENT_SECRET_"  # noqa: S105  (a name prefix, not a secret)
 DEFAULT_UPDATES_CHANNEL = "agent_config_updates"  # what backends publish on (config_sync_service.publisher)
 DEFAULT_DLQ_KEY = "agent_config_updates_dlq"
@@ -72,9 +74,9 @@ class Settings(BaseSettings):
         description="PIPECAT_MAX_REQUESTS_PER_S: requests per second to Pipecat Cloud for the whole deployment "
         "(every worker and pod, paced through Redis); unset: no limit but the pauses 429s ask for.",
     )
-    agent_image: str = Field(
+    agent_image: Image = Field(  # the rule of a configuration's `deployment.image`: one image rule
         "dailyco/pipecat-agent:latest",
-        description="AGENT_IMAGE: bot image (with tag) for configurations that name none.",
+        description="AGENT_IMAGE: bot image (with a tag or a digest) for configurations that name none.",
     )
     agent_region: str | None = Field(None, description="AGENT_REGION: region for new agents (org default).")
     secret_set_ready_timeout_s: Annotated[float, Field(gt=0)] = Field(
@@ -171,13 +173,6 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("agent_image")
-    @classmethod
-    def _image_has_tag(cls, value: str) -> str:
-        if not image_has_tag(value):
-            raise ValueError("must include a tag, e.g. repo/image:1.0")
-        return value
-
     @property
     def pipecat_api_base(self) -> str:
         return str(self.pipecat_api_url).rstrip("/")
@@ -187,15 +182,6 @@ class Settings(BaseSettings):
         found = [self.pipecat_api_key, self.pipecat_public_api_key, self.operator_token]
         found += list(self.agent_secrets.values())
         return [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
-
-
-def image_has_tag(image: str) -> bool:
-    """True when an image reference carries a tag or digest (`repo:tag`, `host:5000/repo:tag`, `@sha256:`)."""
-    if "@" in image:
-        return True
-    last = image.rsplit("/", 1)[-1]
-    name, _, tag = last.partition(":")
-    return bool(name) and bool(tag)
 
 
 def _agent_secrets_from_env(environ: dict[str, str]) -> dict[str, SecretStr]:

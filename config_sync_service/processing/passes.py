@@ -12,7 +12,7 @@ from config_sync_service.db.models import Agent, AgentConfiguration, SyncStatus
 from config_sync_service.mq.dead_letter import DeadLetterEntry
 from config_sync_service.processing.hints import Hint
 from config_sync_service.processing.operations import Target
-from config_sync_service.processing.plan import Plan
+from config_sync_service.processing.plan import Action, Plan
 from config_sync_service.schemas.agent_config import InvalidConfigurationError
 
 log = get_logger("config_sync.processor")
@@ -28,6 +28,11 @@ class Pass:
     number: int  # 1: the first pass of a claim
     target: Target | None = None  # what a provision or an update deploys
     invalid: InvalidConfigurationError | None = None  # or why the configuration cannot be deployed
+
+    @property
+    def needs_executor(self) -> bool:
+        """Pipecat calls to make, or a refused configuration to record as a failure (which makes none)."""
+        return self.invalid is not None or self.plan.action not in (Action.NOOP, Action.MARK_SYNCED)
 
     def log(self, hint: Hint) -> BoundLogger:
         change = hint.message.change_type.value if hint.message else None

@@ -30,6 +30,7 @@ from config_sync_service.processing.passes import Pass, Result, Write
 from config_sync_service.processing.plan import Action, plan_for
 from config_sync_service.processing.retry_budget import RetryBudget
 from config_sync_service.processing.stats import Stats
+from config_sync_service.schemas import agent_config
 from config_sync_service.schemas.agent_config import InvalidConfigurationError
 
 MAX_PASSES = 5  # re-reads while the agent keeps changing under us, before handing it back to the queue
@@ -99,7 +100,7 @@ class Processor:
         that needs no call ends right here (its write, the claim given back or the agent read again)."""
         while snapshot is not None:
             current = self._plan(snapshot, number=number, force=hint.force and number == 1)
-            if current.plan.action not in (Action.NOOP, Action.MARK_SYNCED):
+            if current.needs_executor:
                 await self._begin(s, current)
                 return result, current
             result, snapshot = await self._end(s, current, self._without_calls(current, hint))
@@ -128,15 +129,22 @@ class Processor:
         return result, snapshot
 
     def _plan(self, snapshot: claims.Snapshot, *, number: int, force: bool) -> Pass:
+        """The plan, and for a plan that applies the configuration, the configuration validated (DESIGN §14):
+        one the bot would refuse never reaches Pipecat."""
         agent, config = snapshot.agent, snapshot.config
         plan = plan_for(agent, config, snapshot.drift, shared_digest=self.shared_digest, force=force)
-        if plan.action not in (Action.PROVISION, Action.UPDATE):
+        if plan.action not in (Action.PROVISION, Action.UPDATE, Action.MARK_SYNCED):
             return Pass(agent, config, plan, number)
         assert config is not None
         try:
-            return Pass(agent, config, plan, number, target=Target.of(agent, config, self.config))
+            document = agent_config.parse_parts(
+                deployment=config.deployment, llm_context=config.llm_context, secrets=config.secrets
+            )
         except InvalidConfigurationError as exc:  # nothing to call with: the failure is written after the pass
             return Pass(agent, config, plan, number, invalid=exc)
+        if plan.action is Action.MARK_SYNCED:
+            return Pass(agent, config, plan, number)
+        return Pass(agent, config, plan, number, target=Target.of(agent, config, document, self.config))
 
     def _without_calls(self, current: Pass, hint: Hint) -> Result:
         if current.plan.action is Action.NOOP:

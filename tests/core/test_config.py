@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from config_sync_service.core.config import SettingsError, image_has_tag, load_settings
+from config_sync_service.core.config import SettingsError, load_settings
 from config_sync_service.core.logging import configure_logging, get_logger
 
 DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -107,14 +107,24 @@ def test_secrets_never_in_repr_or_logs(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("repo:1.0", True),
         ("registry:5000/repo:tag", True),
-        ("repo@sha256:abc", True),
+        ("repo@sha256:" + "ab" * 32, True),
+        ("repo:1.0@sha256:" + "ab" * 32, True),
         ("repo", False),
         ("registry:5000/repo", False),
         ("repo:", False),
+        ("repo@sha256:abc", False),
     ],
 )
-def test_image_tag_rule(image: str, ok: bool) -> None:
-    assert image_has_tag(image) is ok
+def test_agent_image_follows_the_configurations_image_rule(image: str, ok: bool) -> None:
+    """AGENT_IMAGE takes what a configuration's `deployment.image` takes: one image rule, agent_schema's."""
+    if ok:
+        assert load_settings(database_url=DSN, agent_image=image).agent_image == image
+        return
+    with pytest.raises(SettingsError) as info:
+        load_settings(database_url=DSN, agent_image=image)
+    assert str(info.value) == (
+        "config-sync: setting AGENT_IMAGE is invalid: must name a tag or a digest (image:1.0, image@sha256:…)"
+    )
 
 
 @pytest.mark.parametrize("token", [None, "", "   "])
