@@ -9,6 +9,7 @@ config-sync, only once it is committed.
             session, redis, agent_id=agent_id, llm_context={"system_prompt": "…"}
         )
     # committed: the message is on the channel; an exception in the block rolled back and published nothing
+    # an invalid configuration raises InvalidConfigurationError (`.lines`: every `path: rule`) and writes nothing
 
 The choice: the message is published from SQLAlchemy's `after_commit` session event, not by committing inside
 this function. So the new version can share the caller's transaction with the caller's other writes, and the
@@ -34,6 +35,7 @@ from config_sync_service.core.config import DEFAULT_UPDATES_CHANNEL
 from config_sync_service.core.logging import get_logger
 from config_sync_service.db import crud
 from config_sync_service.db.models import AgentConfiguration
+from config_sync_service.schemas import agent_config
 from config_sync_service.schemas.messages import ChangeMessage, ChangeType
 
 log = get_logger("config_sync.publisher")
@@ -86,13 +88,15 @@ async def save_configuration_and_publish(
     """Add the agent's next configuration version (the active one) in the caller's transaction, and publish its
     change message when that transaction commits; nothing is published if it rolls back.
 
-    Omitted parts are carried over from the previous version. `change_type` defaults to PROVISION for a first
-    version, CONTEXT_UPDATE when only `llm_context` is given, FULL_SYNC otherwise (the daemon does what the
-    database says is needed either way).
+    Omitted parts are carried over from the previous version. The whole new configuration (with what was carried
+    over) is validated first, as the daemon will: an invalid one raises `InvalidConfigurationError` (its `lines`
+    name every field at fault) before anything is written, and nothing is published. `change_type` defaults to
+    PROVISION for a first version, CONTEXT_UPDATE when only `llm_context` is given, FULL_SYNC otherwise (the
+    daemon does what the database says is needed either way).
     """
     first = await crud.get_active_configuration(session, agent_id=agent_id) is None
     config = await crud.add_configuration(
-        session, agent_id=agent_id, deployment=deployment, llm_context=llm_context, secrets=secrets
+        session, agent_id=agent_id, deployment=deployment, llm_context=llm_context, secrets=secrets, check=_valid
     )
     if change_type is None:
         if first:
@@ -104,6 +108,10 @@ async def save_configuration_and_publish(
     message = ChangeMessage(agent_id=agent_id, version=config.version, change_type=change_type)
     _pending(session.sync_session).append((redis, channel, message))
     return config
+
+
+def _valid(parts: crud.ConfigurationParts) -> None:
+    agent_config.parse_parts(deployment=parts.deployment, llm_context=parts.llm_context, secrets=parts.secrets)
 
 
 def _pending(session: Session) -> list[tuple[aioredis.Redis, str, ChangeMessage]]:
