@@ -8,6 +8,7 @@ import typer
 
 from config_sync_service.cli.common import friendly, settings_or_exit
 from config_sync_service.cli.operator import dlq_app, status_command
+from config_sync_service.cli.schema import schema_command, validate_command
 from config_sync_service.core.logging import get_logger
 
 app = typer.Typer(
@@ -132,6 +133,8 @@ def emulator(
 
 app.command("status")(status_command)
 app.add_typer(dlq_app, name="dlq")
+app.command("schema")(schema_command)
+app.command("validate")(validate_command)
 
 
 @app.command()
