@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from config_sync_service.core.config import Settings, load_settings
+from config_sync_service.core.logging import configure_logging
 from config_sync_service.db import migrate
 from config_sync_service.db.session import SessionFactory, create_db_engine, create_session_factory
 from config_sync_service.emulator.config import EmulatorConfig, Faults
@@ -129,6 +130,13 @@ def own_redis() -> Iterator[RedisServer]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Requested before `capsys`, so it ends after it: point logging away from capsys's closed stream."""
+    yield
+    configure_logging()
 
 
 @pytest.fixture(scope="session")

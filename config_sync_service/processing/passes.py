@@ -34,6 +34,11 @@ class Pass:
         """Pipecat calls to make, or a refused configuration to record as a failure (which makes none)."""
         return self.invalid is not None or self.plan.action not in (Action.NOOP, Action.MARK_SYNCED)
 
+    @property
+    def attempts_so_far(self) -> int:
+        """Failed attempts in a row at this pass's version: a new version starts counting again."""
+        return self.agent.attempts if self.agent.target_version == self.plan.version else 0
+
     def log(self, hint: Hint) -> BoundLogger:
         change = hint.message.change_type.value if hint.message else None
         return log.bind(

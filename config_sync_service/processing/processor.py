@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config_sync_service.core.metrics import Event, Outcome
 from config_sync_service.db import claims, crud
-from config_sync_service.db.models import SyncStatus
+from config_sync_service.db.models import DesiredState, SyncStatus
 from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.mq.dead_letter import DeadLetterQueue
 from config_sync_service.processing import dead_letters
@@ -27,7 +27,7 @@ from config_sync_service.processing.hints import Hint
 from config_sync_service.processing.lease import lease_kept
 from config_sync_service.processing.operations import Operations, Target
 from config_sync_service.processing.passes import Pass, Result, Write
-from config_sync_service.processing.plan import Action, plan_for
+from config_sync_service.processing.plan import Action, Plan, plan_for
 from config_sync_service.processing.retry_budget import RetryBudget
 from config_sync_service.processing.stats import Stats
 from config_sync_service.schemas import agent_config
@@ -71,6 +71,20 @@ class Processor:
             self.stats.count(Outcome.CLAIMED_ELSEWHERE)
             return Result(Outcome.CLAIMED_ELSEWHERE)
         return await self._run_passes(turn, hint)
+
+    async def record_crash(self, agent_id: uuid.UUID, hint: Hint, exc: Exception, started: float) -> Result | None:
+        """A pass raised what nobody expected (a bug): record it as a failed attempt of the agent, as
+        failures.decide says (bounded: `internal_error` once the attempts are spent). None: nothing to record here
+        (no such agent, or another live process holds it and records its own outcome)."""
+        async with transaction(self.sessions) as s:
+            claim = await claims.claim_agent(s, agent_id=agent_id, owner=self.owner, lease_s=self.config.lease_s)
+            if claim.snapshot is None:
+                return None
+            current = _crashed_pass(claim.snapshot)
+            result, snapshot = await self._end(s, current, self.executor.failed(current, exc, hint, started))
+        if result.dead_letter is not None:
+            await dead_letters.push(self.dlq, self.stats, result.dead_letter)
+        return result if snapshot is None else replace(result, requeue_after=0.0)  # changed meanwhile: claim kept
 
     async def _spend_replay(self, hint: Hint) -> Hint:
         """Every worker got the replay request; only the first to spend its id forces the re-run."""
@@ -157,11 +171,11 @@ class Processor:
 
     async def _begin(self, s: AsyncSession, current: Pass) -> None:
         """Mark the row before the calls: the dashboard sees the work, and a crash leaves a trace the sweep finds."""
-        agent, plan = current.agent, current.plan
+        agent, plan, attempts = current.agent, current.plan, current.attempts_so_far  # 0 again for a new version
         if plan.action is Action.DEPROVISION:
-            await self._write(s, current, Write.of(plan, SyncStatus.PENDING_DELETE))
+            await self._write(s, current, Write.of(plan, SyncStatus.PENDING_DELETE, attempts=attempts))
         elif current.target is not None:
-            syncing = Write.of(plan, SyncStatus.SYNCING, error_message=agent.last_error_message)
+            syncing = Write.of(plan, SyncStatus.SYNCING, error_message=agent.last_error_message, attempts=attempts)
             await self._write(s, current, syncing)
 
     async def _write(self, s: AsyncSession, current: Pass, write: Write) -> bool:
@@ -176,3 +190,12 @@ class Processor:
             owner=self.owner,
             **write.fields,  # type: ignore[arg-type]
         )
+
+
+def _crashed_pass(snapshot: claims.Snapshot) -> Pass:
+    """The pass a crash is recorded against: the agent's current version and what it wants (the plan itself may be
+    what raised, so it is not asked)."""
+    agent, config = snapshot.agent, snapshot.config
+    deleting = agent.desired_state is DesiredState.DELETED
+    version = config.version if config is not None else (agent.synced_version or 0)
+    return Pass(agent, config, Plan(Action.DEPROVISION if deleting else Action.UPDATE, version), number=1)

@@ -12,25 +12,12 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from config_sync_service.devtools.demo import DEMO_AGENTS
-from tests.agent_schema.cases import INVALID, Invalid
+from tests.agent_schema.cases import DAEMON_CASES, INVALID, Invalid
 from tests.cli.support import CONFIG_SYNC
 
 # no DATABASE_URL, no REDIS_URL, no Pipecat key: neither command may need them
 BARE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
 DEMOS = {d["pipecat_agent_name"]: {"deployment": d["deployment"], "llm_context": d["llm_context"]} for d in DEMO_AGENTS}
-# the daemon's e2e cases (tests/processing/test_invalid_configuration_e2e.py), by their names in cases.py
-E2E_CASES = [
-    "secrets a list",
-    "secrets a string",
-    "deployment null",
-    "deployment a list",
-    "llm_context a string",
-    "llm_context {}",
-    "an unknown tool",
-    "a voice Nova Sonic does not have",
-    "max_agents below min_agents",
-    "a 10 MB prompt",
-]
 
 
 def config_sync(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -59,7 +46,7 @@ def test_the_printed_schema_accepts_the_demo_agents(printed_schema: dict[str, An
     assert list(jsonschema.Draft202012Validator(printed_schema).iter_errors(document)) == []
 
 
-@pytest.mark.parametrize("name", E2E_CASES)
+@pytest.mark.parametrize("name", DAEMON_CASES)
 def test_the_printed_schema_and_validate_refuse_each_invalid_case(
     printed_schema: dict[str, Any], name: str, tmp_path: Path
 ) -> None:
