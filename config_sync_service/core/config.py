@@ -107,7 +107,9 @@ class Settings(BaseSettings):
         60.0, description="LEASE_S: how long a claim on an agent lasts before another process may take it."
     )
     retry_max_attempts: Annotated[int, Field(ge=1)] = Field(
-        8, description="RETRY_MAX_ATTEMPTS: processor attempts for transient errors before ERROR_SYNC."
+        8,
+        description="RETRY_MAX_ATTEMPTS: failed attempts in a row (at one version) before a dead letter; a "
+        "transient error is then retried on at the capped backoff, a bug stops (internal_error).",
     )
     retry_base_delay_s: Annotated[float, Field(gt=0)] = Field(
         0.5, description="RETRY_BASE_DELAY_S: first backoff delay; doubles per attempt, with jitter."
