@@ -133,7 +133,9 @@ class SyncEngine:
         verdict = classify(exc)
         if verdict.kind is ErrorKind.BUG:
             try:
-                return await self.processor.record_crash(agent_id, hint, exc, started)
+                recorded = await self.processor.record_crash(agent_id, hint, exc, started)
+                self._crash_streaks.pop(agent_id, None)  # the row counts the attempts from here
+                return recorded
             except Exception as again:
                 log.warning("sync.crash_not_recorded", agent_id=str(agent_id), error_class=type(again).__name__)
         streak = self._crash_streaks[agent_id] = self._crash_streaks.get(agent_id, 0) + 1
