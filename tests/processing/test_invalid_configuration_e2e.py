@@ -57,18 +57,7 @@ async def test_an_invalid_configuration_is_refused_before_pipecat_and_the_next_v
             return rows if all(r.sync_status is SyncStatus.ERROR_SYNC for r in rows) else []
 
         rows = dict(zip(agents, await wait_until(all_refused, what="every agent ERROR_SYNC"), strict=True))
-        entries: dict[str | None, list[DeadLetterEntry]] = {}
-        for entry in await daemon.runtime.dead_letters.entries():
-            entries.setdefault(entry.agent_id, []).append(entry)
-        for name, agent in agents.items():
-            message = "; ".join(INVALID[name].errors)  # the field path and the rule of each error
-            row = rows[name]
-            assert (row.last_error_message, row.last_error_class) == (message, "InvalidConfigurationError"), name
-            assert (row.attempts, row.next_retry_at, row.synced_version) == (1, None, None), name
-            [entry] = entries.pop(str(agent.id))
-            assert (entry.reason, entry.version, entry.error_message) == ("invalid_configuration", 1, message), name
-            assert await control.calls(agent.pipecat_agent_name) == [], f"{name} reached Pipecat"
-        assert entries == {}
+        await _refused_before_pipecat(agents, rows, await daemon.runtime.dead_letters.entries(), control)
 
         # no retry: nothing waits in the queue, a sweep finds nothing to do, the same message again is a no-op
         assert (engine.queue.scheduled, len(engine.queue), await engine.sweeper.sweep()) == (0, 0, 0)
@@ -96,6 +85,24 @@ async def test_an_invalid_configuration_is_refused_before_pipecat_and_the_next_v
         live = await control.agent(agent.pipecat_agent_name)
         assert live is not None and str(DEPLOYMENT["image"]) in json.dumps(live), name
         assert (await agent_row(session_factory, agent.id)).attempts == 0, name
+
+
+async def _refused_before_pipecat(
+    agents: dict[str, Agent], rows: dict[str, Agent], dead: list[DeadLetterEntry], control: EmulatorControl
+) -> None:
+    """Each agent: the field path and rule of every error in its row and its one dead letter, no Pipecat call."""
+    entries: dict[str | None, list[DeadLetterEntry]] = {}
+    for entry in dead:
+        entries.setdefault(entry.agent_id, []).append(entry)
+    for name, agent in agents.items():
+        message = "; ".join(INVALID[name].errors)
+        row = rows[name]
+        assert (row.last_error_message, row.last_error_class) == (message, "InvalidConfigurationError"), name
+        assert (row.attempts, row.next_retry_at, row.synced_version) == (1, None, None), name
+        [entry] = entries.pop(str(agent.id))
+        assert (entry.reason, entry.version, entry.error_message) == ("invalid_configuration", 1, message), name
+        assert await control.calls(agent.pipecat_agent_name) == [], f"{name} reached Pipecat"
+    assert entries == {}
 
 
 async def _counted(counters: Any, what: Outcome, at_least: int) -> bool:
