@@ -11,6 +11,7 @@ from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.errors import classify
 from config_sync_service.core.logging import get_logger
 from config_sync_service.core.metrics import Event, Outcome
+from config_sync_service.core.redaction import excerpt
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.mq.dead_letter import DeadLetterQueue, writer_id
 from config_sync_service.pipecat_client.client import PipecatCloudClient
@@ -123,7 +124,7 @@ class SyncEngine:
     def _crashed(self, agent_id: uuid.UUID, hint: Hint, exc: Exception, failures: int) -> None:
         verdict = classify(exc)
         self.stats.count(Event.ERRORS)
-        self.stats.error(agent_id=str(agent_id), error_class=type(exc).__name__, message=str(exc)[:500])
+        self.stats.error(agent_id=str(agent_id), error_class=type(exc).__name__, message=excerpt(str(exc), 500))
         log.error("sync.crashed", agent_id=str(agent_id), kind=verdict.kind.value, exc_info=exc)
         self.hints.put_back(agent_id, hint)
         retry_in = backoff_delay(failures, base_s=CRASH_BASE_S, cap_s=CRASH_CAP_S, floor_s=verdict.floor_s)

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.errors import ClassifiedError, classify
-from config_sync_service.core.logging import scrub
+from config_sync_service.core.redaction import excerpt
 from config_sync_service.db.models import SyncStatus, utcnow
 from config_sync_service.pipecat_client.models import AgentStatus
 from config_sync_service.processing.config import RetryPolicy
@@ -82,7 +82,7 @@ def decide(
     budget: RetryBudget,
 ) -> Failure:
     """Sort one error by what should happen next."""
-    error_class, message = type(exc).__name__, scrub(str(exc))[:2000]
+    error_class, message = type(exc).__name__, excerpt(str(exc), 2000)
     verdict = classify(exc)
     if polling and verdict.transient:
         # the deployment itself is fine as far as we know: keep DEPLOYING and ask again later
