@@ -23,6 +23,11 @@ class Faults(BaseModel):
     fail_next: dict[str, list[int]] = Field(
         default_factory=dict, description="The next calls of an operation answer these statuses, in order."
     )
+    echo_request: bool = Field(
+        False,
+        description="Injected 4xx answers quote the request body in their error, as a validation error that names "
+        "the offending value would (what config-sync must redact).",
+    )
     seed: int | None = Field(None, description="Makes random faults repeatable.")
 
 
