@@ -7,6 +7,7 @@ One redactor. It hides
   `SHORT_SECRET` characters or more are redacted wherever they appear; shorter ones only as whole tokens (not
   next to a letter, digit or `_`), so that a secret `x7` hides `token=x7` but leaves `ax7b` alone;
 - bearer tokens and the password of any URL (`scheme://user:password@host`).
+Values are also hidden in the form JSON quotes them in (an error body that echoes the request).
 Overlapping secrets are hidden as one span, so no piece of either is left behind. Cut text only after scrubbing it
 (`excerpt`): a secret across the cut would otherwise leak its start.
 """
@@ -14,6 +15,7 @@ Overlapping secrets are hidden as one span, so no piece of either is left behind
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
@@ -101,6 +103,15 @@ def _hide(text: str, values: Iterable[str]) -> str:
     return "".join(parts)
 
 
+def _forms(values: Iterable[str]) -> set[str]:
+    """Each value as it is and as JSON quotes it (an error body that echoes a request shows the quoted form)."""
+    found = set()
+    for value in values:
+        if value:
+            found |= {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    return found
+
+
 class _Scope:
     """The secret values of one agent's work (the secret set its passes write), redacted until the scope ends."""
 
@@ -122,7 +133,7 @@ def scope(values: Iterable[str] = ()) -> Iterator[None]:
     token = _scope.set(_Scope()) if current is None else None
     active = _scope.get()
     assert active is not None
-    active.values.update(str(v) for v in values if v)
+    active.values |= _forms(str(v) for v in values)
     try:
         yield
     finally:
@@ -134,7 +145,7 @@ class SecretRedactor:
     """Hides secret-named fields and every known secret value wherever they appear (see the module docstring)."""
 
     def __init__(self, secret_values: Iterable[str] = ()) -> None:
-        self.secret_values = frozenset(v for v in secret_values if v)
+        self.secret_values = frozenset(_forms(secret_values))
 
     def scrub_text(self, text: str) -> str:
         current = _scope.get()

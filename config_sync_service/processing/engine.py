@@ -6,12 +6,11 @@ import asyncio
 import time
 import uuid
 
-from config_sync_service.core import metrics
+from config_sync_service.core import metrics, redaction
 from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.errors import classify
 from config_sync_service.core.logging import get_logger
 from config_sync_service.core.metrics import Event, Outcome
-from config_sync_service.core.redaction import excerpt
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.mq.dead_letter import DeadLetterQueue, writer_id
 from config_sync_service.pipecat_client.client import PipecatCloudClient
@@ -107,24 +106,26 @@ class SyncEngine:
                 return
             hint = self.hints.take(agent_id)
             started = time.monotonic()
-            try:
-                result = await self.processor.process(agent_id, hint)
-                metrics.observe_sync(result.outcome, time.monotonic() - started)
-                self.stats.count(Event.PROCESSED)
-                failures = 0
-                if result.requeue_after is not None:
-                    self.hints.keep_for_retry(agent_id, hint)
-                    self.queue.add_after(agent_id, result.requeue_after)
-            except Exception as exc:  # the database away (transient), or a bug: log, back off, try again later
-                failures += 1
-                self._crashed(agent_id, hint, exc, failures)
-            finally:
-                self.queue.done(agent_id)
+            with redaction.scope():  # the agent's secrets, added by its passes, stay hidden in a crash's record
+                try:
+                    result = await self.processor.process(agent_id, hint)
+                    metrics.observe_sync(result.outcome, time.monotonic() - started)
+                    self.stats.count(Event.PROCESSED)
+                    failures = 0
+                    if result.requeue_after is not None:
+                        self.hints.keep_for_retry(agent_id, hint)
+                        self.queue.add_after(agent_id, result.requeue_after)
+                except Exception as exc:  # the database away (transient), or a bug: log, back off, try again later
+                    failures += 1
+                    self._crashed(agent_id, hint, exc, failures)
+                finally:
+                    self.queue.done(agent_id)
 
     def _crashed(self, agent_id: uuid.UUID, hint: Hint, exc: Exception, failures: int) -> None:
         verdict = classify(exc)
         self.stats.count(Event.ERRORS)
-        self.stats.error(agent_id=str(agent_id), error_class=type(exc).__name__, message=excerpt(str(exc), 500))
+        message = redaction.excerpt(str(exc), 500)
+        self.stats.error(agent_id=str(agent_id), error_class=type(exc).__name__, message=message)
         log.error("sync.crashed", agent_id=str(agent_id), kind=verdict.kind.value, exc_info=exc)
         self.hints.put_back(agent_id, hint)
         retry_in = backoff_delay(failures, base_s=CRASH_BASE_S, cap_s=CRASH_CAP_S, floor_s=verdict.floor_s)

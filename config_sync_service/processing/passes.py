@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from structlog.stdlib import BoundLogger
@@ -28,6 +29,15 @@ class Pass:
     number: int  # 1: the first pass of a claim
     target: Target | None = None  # what a provision or an update deploys
     invalid: InvalidConfigurationError | None = None  # or why the configuration cannot be deployed
+
+    @property
+    def secret_values(self) -> list[str]:
+        """What the pass must redact from everything it reports: the values of the secret set it writes (the
+        settings' redactor knows the shared ones already), or, with nothing to write, the agent's own secrets."""
+        if self.target is not None:
+            return list(self.target.secret_values.values())
+        own = self.config.secrets if self.config is not None else {}
+        return [v for v in own.values() if isinstance(v, str)] if isinstance(own, Mapping) else []
 
     def log(self, hint: Hint) -> BoundLogger:
         change = hint.message.change_type.value if hint.message else None

@@ -3,6 +3,7 @@ of DATABASE_URL and REDIS_URL, messages scrubbed before they are cut."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import pytest
 import typer
 
 from config_sync_service.cli.common import friendly_errors
+from config_sync_service.core import redaction
 from config_sync_service.core.config import load_settings
 from config_sync_service.core.logging import configure_logging, get_logger, is_secret_name, scrub
 
@@ -80,6 +82,24 @@ def test_short_secret_values_are_redacted_as_whole_tokens() -> None:
 def test_overlapping_secrets_leave_no_piece_behind() -> None:
     configure_logging(secret_values=["abcd1234", "1234wxyz"])
     assert scrub("--abcd1234wxyz--") == "--[REDACTED]--"
+
+
+async def test_a_scope_hides_its_values_in_its_tasks_until_the_outermost_scope_ends() -> None:
+    """What the engine and a pass use: the pass adds the agent's secrets, the engine's scope keeps them until the
+    agent's work (and a crash's record of it) is over. Values are hidden as JSON quotes them too."""
+    configure_logging(secret_values=["settings-secret"])
+    quoted = 'pa"ss\\wörd'
+    with redaction.scope():
+        with redaction.scope(["own-secret-1", quoted]):
+            pass  # the pass ended; its values stay hidden in the outer scope
+        echoed = json.dumps({"secretValue": quoted})
+        in_a_task = await asyncio.create_task(_scrub(f"own-secret-1 {echoed} settings-secret"))
+        assert in_a_task == '[REDACTED] {"secretValue": "[REDACTED]"} [REDACTED]'
+    assert scrub("own-secret-1 settings-secret") == "own-secret-1 [REDACTED]"
+
+
+async def _scrub(text: str) -> str:
+    return str(scrub(text))
 
 
 def test_url_passwords_never_print_in_repr_logs_or_cli_errors(capsys: pytest.CaptureFixture[str]) -> None:
