@@ -131,7 +131,7 @@ def replay_command(
             print(title)
             print(render.render_page(dlq.Page(report.total, len(items), 0, len(items), items)))
     print(report.summary_line())
-    if report.undelivered:
+    if report.undelivered or report.failed:
         raise typer.Exit(1)
 
 

@@ -40,7 +40,10 @@ def ago(seconds: float | None) -> str:
 def when(epoch: float | None) -> str:
     if not epoch:
         return "-"
-    return dt.datetime.fromtimestamp(float(epoch), dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    try:
+        return dt.datetime.fromtimestamp(float(epoch), dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):  # a time no calendar holds (an entry changed by hand)
+        return f"? ({epoch})"
 
 
 def _short(text: str | None, width: int) -> str:

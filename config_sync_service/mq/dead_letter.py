@@ -11,6 +11,7 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 
 import redis.asyncio as aioredis
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from config_sync_service.core.logging import get_logger, scrub
 
@@ -103,26 +104,45 @@ class DeadLetterEntry:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> DeadLetterEntry:
+        """The entry a stored item holds; ValueError if it holds none: not a JSON object, `id` or `dead_at` missing,
+        a field of the wrong type (a text `dead_at`, a numeric `id`, a `replay_count` that is no integer, NaN)."""
         data = json.loads(text)
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        if not isinstance(data, dict) or not data.keys() >= _REQUIRED_WHEN_READ:
+            raise ValueError("not an entry: a JSON object with an id and a dead_at is needed")
+        return _STORED.validate_json(text)
 
     @classmethod
     def from_stored(cls, text: str) -> DeadLetterEntry:
-        """`from_json`, or for an item someone else pushed that is no entry, an entry describing it."""
+        """`from_json`, or for an item that holds no entry (someone else pushed it, or it was changed by hand), an
+        `unreadable_entry` describing it, with a warning. Reading never raises."""
         try:
-            entry = cls.from_json(text)
-        except (ValueError, TypeError, AttributeError) as exc:
+            return cls.from_json(text)
+        except (ValueError, RecursionError) as exc:  # pydantic's ValidationError is a ValueError
             described = cls.build(
                 text,
                 reason="unreadable_entry",
                 error_class=type(exc).__name__,
                 error_message="the list holds an item that is not a dead-letter entry",
             )
-            return replace(
+            entry = replace(
                 described, id=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32], dead_at=0.0
             )
-        return entry
+            log.warning("dlq.unreadable_entry", entry_id=entry.id, error=_why(exc))
+            return entry
+
+
+# a foreign item is read strictly: a field of the wrong type makes it unreadable, never a crash later on
+DeadLetterEntry.__pydantic_config__ = ConfigDict(strict=True, allow_inf_nan=False)  # type: ignore[attr-defined]
+_STORED: TypeAdapter[DeadLetterEntry] = TypeAdapter(DeadLetterEntry)
+_REQUIRED_WHEN_READ = frozenset({"id", "dead_at"})
+
+
+def _why(exc: Exception) -> str:
+    """What was wrong with an item, without its values (the field and the rule, or the JSON error)."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc']) or 'item'}: {first['type']}"
+    return f"{type(exc).__name__}: {str(exc)[:100]}"
 
 
 class DeadLetterQueue:
