@@ -39,22 +39,25 @@ def agent_uuid(entry: DeadLetterEntry) -> uuid.UUID | None:
 
 
 class Requeue(Protocol):
-    """Hand an agent to the engine with a forced re-run; False when nobody received it (entry kept)."""
+    """Hand an agent to the engine with a forced re-run under `replay_id` (registered already); False when nobody
+    received it (entry kept)."""
 
-    async def __call__(self, agent_id: uuid.UUID, *, replay_count: int, entry: DeadLetterEntry) -> bool: ...
+    async def __call__(
+        self, agent_id: uuid.UUID, *, replay_count: int, replay_id: str, entry: DeadLetterEntry
+    ) -> bool: ...
 
 
 class ChannelRequeue:
     """For the CLI (no engine in the process): a replay request for the agent's active version on the updates
-    channel (`publish_change` with a `replay_count`). Every worker receives it; the first to claim the agent and
-    the replay id runs it, the others see a no-op."""
+    channel (`publish_change` with the replay count and id). Every worker receives it; the first to claim the agent
+    and spend the replay id runs it, the others see a no-op."""
 
     def __init__(self, redis: aioredis.Redis, *, channel: str, sessions: SessionFactory) -> None:
         self.redis = redis
         self.channel = channel
         self.sessions = sessions
 
-    async def __call__(self, agent_id: uuid.UUID, *, replay_count: int, entry: DeadLetterEntry) -> bool:
+    async def __call__(self, agent_id: uuid.UUID, *, replay_count: int, replay_id: str, entry: DeadLetterEntry) -> bool:
         async with self.sessions() as s:
             config = await crud.get_active_configuration(s, agent_id=agent_id)
         version = config.version if config is not None else entry.version
@@ -67,7 +70,7 @@ class ChannelRequeue:
             version=version,
             change_type=ChangeType(change) if change is not None else ChangeType.FULL_SYNC,
             channel=self.channel,
-            replay_count=replay_count,
+            replay=(replay_count, replay_id),
         )
         return receivers > 0
 
@@ -187,7 +190,7 @@ async def _replay_agent(dlq: DeadLetterQueue, requeue: Requeue, step: Step, repo
     that cannot be handed on keeps its entries, and the replay goes on with the next."""
     entries = step.entries
     try:
-        delivered = report.dry_run or await requeue(step.agent, replay_count=step.replay_count, entry=entries[-1][2])
+        delivered = report.dry_run or await _hand_on(dlq, requeue, step)
     except Exception as exc:  # the channel or the database away: these entries stay for the next replay
         report.failed += len(entries)
         log.warning("dlq.replay_failed", agent_id=str(step.agent), error=f"{type(exc).__name__}: {exc}")
@@ -212,6 +215,12 @@ async def _replay_agent(dlq: DeadLetterQueue, requeue: Requeue, step: Step, repo
             replay_count=step.replay_count,
             dry_run=report.dry_run,
         )
+
+
+async def _hand_on(dlq: DeadLetterQueue, requeue: Requeue, step: Step) -> bool:
+    """Register a replay id (only a registered one forces a re-run), then hand the agent on under it."""
+    replay_id = await dlq.register_replay()
+    return await requeue(step.agent, replay_count=step.replay_count, replay_id=replay_id, entry=step.entries[-1][2])
 
 
 async def _call(progress: Progress, report: ReplayReport) -> None:

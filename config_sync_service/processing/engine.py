@@ -65,7 +65,15 @@ class SyncEngine:
         if isinstance(parsed, Rejection):
             await self._reject(raw, parsed)
             return
-        self.submit(parsed.agent_id, Hint.of(parsed, raw))
+        self.submit(parsed.agent_id, await self._replay_checked(Hint.of(parsed, raw)))
+
+    async def _replay_checked(self, hint: Hint) -> Hint:
+        """Anyone who can publish can write `replay: true`: it counts only with an id the tooling registered (so a
+        forged request cannot even displace a real one waiting in the queue); the processor spends it."""
+        if not hint.force or (hint.replay_id is not None and await self.dlq.replay_registered(hint.replay_id)):
+            return hint
+        log.warning("replay.refused", agent_id=str(hint.message.agent_id) if hint.message else None)
+        return Hint(hint.message, hint.raw)
 
     def submit(self, agent_id: uuid.UUID, hint: Hint) -> None:
         self.hints.add(agent_id, hint)

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from config_sync_service.admin import dlq, replay
-from config_sync_service.mq.dead_letter import DeadLetterQueue
+from config_sync_service.mq.dead_letter import REPLAY_TTL_S, DeadLetterQueue
 from tests.admin.support import Recorder, entry
 
 
@@ -62,11 +62,32 @@ async def test_foreign_items_are_listed_and_purged_not_fatal(queue: DeadLetterQu
     assert await queue.depth() == 0
 
 
-async def test_a_replay_id_is_spent_once(queue: DeadLetterQueue) -> None:
-    rid = uuid.uuid4().hex
-    assert await queue.claim_replay(rid, "worker-a")
-    assert not await queue.claim_replay(rid, "worker-b")
-    await queue.redis.delete(f"{queue.key}:replay:{rid}")
+async def test_only_a_registered_replay_id_is_spent_and_only_once(queue: DeadLetterQueue) -> None:
+    assert not await queue.replay_registered("guessed") and not await queue.spend_replay("guessed")
+    rid = await queue.register_replay()
+    assert 0 < await queue.redis.ttl(f"{queue.key}:replay:{rid}") <= REPLAY_TTL_S
+    assert await queue.replay_registered(rid)
+    assert await queue.spend_replay(rid)  # the first worker to claim the agent
+    assert not await queue.spend_replay(rid) and not await queue.replay_registered(rid)  # the others
+
+
+async def test_a_replay_registers_one_id_per_agent(queue: DeadLetterQueue) -> None:
+    agents = [str(uuid.uuid4()) for _ in range(2)]
+    for agent in [*agents, agents[0]]:
+        await queue.push(entry(agent))
+    requeue = Recorder()
+    await replay.replay(queue, requeue, replay_all=True)
+    assert len(set(requeue.replay_ids)) == 2
+    assert all([await queue.replay_registered(rid) for rid in requeue.replay_ids])
+    await queue.push(entry(agents[0]))
+    registered = sorted([k async for k in queue.redis.scan_iter(match=f"{queue.key}:replay:*")])
+    assert len(registered) == 2
+    dry = Recorder()
+    await replay.replay(queue, dry, replay_all=True, dry_run=True)  # registers nothing
+    assert (
+        dry.calls == []
+        and sorted([k async for k in queue.redis.scan_iter(match=f"{queue.key}:replay:*")]) == registered
+    )
 
 
 def malformed(agent: str) -> list[str]:

@@ -35,7 +35,9 @@ async def test_replay_walks_the_snapshot_it_started_with(queue: DeadLetterQueue)
         await queue.push(entry(agent))
 
     class FailsAgain(Recorder):
-        async def __call__(self, agent_id: uuid.UUID, *, replay_count: int, entry: DeadLetterEntry) -> bool:
+        async def __call__(
+            self, agent_id: uuid.UUID, *, replay_count: int, replay_id: str, entry: DeadLetterEntry
+        ) -> bool:
             await queue.push(
                 DeadLetterEntry(
                     reason="permanent_error",
@@ -45,7 +47,7 @@ async def test_replay_walks_the_snapshot_it_started_with(queue: DeadLetterQueue)
                     replay_count=replay_count,
                 )
             )
-            return await super().__call__(agent_id, replay_count=replay_count, entry=entry)
+            return await super().__call__(agent_id, replay_count=replay_count, replay_id=replay_id, entry=entry)
 
     requeue = FailsAgain()
     report = await replay.replay(queue, requeue, replay_all=True)
@@ -105,10 +107,12 @@ async def test_an_agent_that_cannot_be_handed_on_keeps_its_entries_and_the_other
         await queue.push(entry(agent))
 
     class Flaky(Recorder):
-        async def __call__(self, agent_id: uuid.UUID, *, replay_count: int, entry: DeadLetterEntry) -> bool:
+        async def __call__(
+            self, agent_id: uuid.UUID, *, replay_count: int, replay_id: str, entry: DeadLetterEntry
+        ) -> bool:
             if str(agent_id) == agents[1]:
                 raise ConnectionError("the channel went away")
-            return await super().__call__(agent_id, replay_count=replay_count, entry=entry)
+            return await super().__call__(agent_id, replay_count=replay_count, replay_id=replay_id, entry=entry)
 
     report = await replay.replay(queue, Flaky(), replay_all=True)
     assert (report.replayed, report.agents, report.failed) == (2, 2, 1)
