@@ -144,8 +144,17 @@ def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
     emulator_server.state.config.faults = Faults()
     emulator_server.state.config.deploy_delay_s = 0.2
     emulator_server.state.config.secret_ready_delay_s = 0.05
+    emulator_server.state.config.reveal_secret_values = False
     emulator_server.app.state.injector.reseed()
     return emulator_server
+
+
+@pytest.fixture
+def reveal_secret_values(emulator: EmulatorServer) -> Iterator[None]:
+    """Opt in: the emulator shows recorded secret values (for a test that checks what reached a secret set)."""
+    emulator.state.config.reveal_secret_values = True
+    yield
+    emulator.state.config.reveal_secret_values = False
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ def restore_logging() -> Iterator[None]:
 
 
 async def test_no_secret_value_is_shown_or_logged(
+    reveal_secret_values: None,
     restore_logging: None,
     daemon_settings: Settings,
     session_factory: SessionFactory,
