@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from config_sync_service.core.config import Settings, load_settings
+from config_sync_service.core.logging import configure_logging
 from config_sync_service.db import migrate
 from config_sync_service.db.session import SessionFactory, create_db_engine, create_session_factory
 from config_sync_service.emulator.config import EmulatorConfig, Faults
@@ -66,6 +67,14 @@ def database_url(new_database: object) -> str:
     async_url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
     migrate.upgrade(async_url)
     return str(async_url)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Logging back to its defaults after the test. Requested before `capsys`, it ends after it, so logging points
+    away from capsys's closed stream."""
+    yield
+    configure_logging()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Iterator
 
 import pytest
 import typer
@@ -23,9 +22,8 @@ REDIS = f"redis://default:{REDIS_PASSWORD}@cache.internal:6379/0"
 
 
 @pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    yield
-    configure_logging()
+def _restore_logging(restore_logging: None) -> None:
+    """Every test here configures logging."""
 
 
 @pytest.mark.parametrize(

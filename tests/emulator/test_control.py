@@ -17,6 +17,7 @@ from config_sync_service.devtools.procs import free_port, kill_group
 from config_sync_service.emulator.config import DEFAULT_PRIVATE_KEY
 from config_sync_service.emulator.server import EmulatorServer
 from tests.emulator_control import EmulatorControl
+from tests.helpers import config_sync
 
 PRIVATE = {"Authorization": f"Bearer {DEFAULT_PRIVATE_KEY}"}
 CONFIG_SYNC = [sys.executable, "-m", "config_sync_service.cli"]
@@ -100,13 +101,7 @@ async def test_a_loopback_bot_target_is_taken(http: httpx.AsyncClient, emulator:
 def test_the_emulator_refuses_to_bind_beyond_loopback(host: str) -> None:
     with pytest.raises(ValueError, match="loopback"):
         EmulatorServer(host=host)
-    proc = subprocess.run(
-        [*CONFIG_SYNC, "emulator", "--host", host, "--port", str(free_port())],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = config_sync("emulator", "--host", host, "--port", str(free_port()))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"config-sync: the emulator binds to loopback only and {host} is not; pass --allow-remote to bind it anyway "

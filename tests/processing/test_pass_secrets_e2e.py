@@ -5,13 +5,11 @@ error echoes the secret set's values (as a real validation error naming the offe
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
 
 from config_sync_service.core.config import Settings
-from config_sync_service.core.logging import configure_logging
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.schemas.messages import ChangeType
@@ -21,13 +19,6 @@ from tests.helpers import agent_row, make_agent, publish, running_daemon, wait_u
 OWN_TOKEN = "tenant-twilio-token-5be1c0"
 OWN_PIN = "k9"  # shorter than 4 characters: redacted as a whole token
 SHARED = "AKIA-shared-test"  # daemon_settings' AGENT_SECRET_AWS_ACCESS_KEY_ID
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Requested before `capsys`, so it ends after it: point logging away from capsys's closed stream."""
-    yield
-    configure_logging()
 
 
 async def test_an_error_that_echoes_the_agents_secrets_never_shows_them(
