@@ -22,7 +22,7 @@ from pipecat.runner.types import WebSocketRunnerArguments
 from pipecat.runner.utils import parse_telephony_websocket
 from twilio.request_validator import RequestValidator
 
-from agent_bot import callctl, context_api, stream_token
+from agent_bot import callctl, context_api, logs, stream_token
 from agent_bot.bot import BotDeps, run_bot
 
 NO_AUTH_TOKEN = "TWILIO_AUTH_TOKEN is not set"  # noqa: S105  (a message, not a secret)
@@ -69,6 +69,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if environ is None:  # the real server (`make bot-twilio`), not a test's: JSON-line logs
+            logs.configure(env)
         if gate.validator is None:
             logger.error(
                 f"{NO_AUTH_TOKEN}: /incoming-call and /media-stream refuse every request until it is "

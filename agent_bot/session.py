@@ -25,6 +25,10 @@ from pipecat.workers.runner import WorkerRunner
 
 from agent_bot.config import offered_tools
 from agent_bot.llm import AgentNovaSonic, nova_settings
+from agent_bot.observer import ToolCallTap, observe_turns
+from agent_bot.recording import CallRecording
+from agent_bot.records import CALLER_HUNG_UP, ERROR, IDLE_TIMEOUT
+from agent_bot.reporting import CallReporter
 from agent_bot.tools import CallState, WeatherClient, build_tools
 from agent_schema import AgentConfigEnvelope, LLMContextConfig
 
@@ -107,6 +111,8 @@ class AgentSession:
         call: CallState,
         make_llm: LLMFactory,
         weather: WeatherClient,
+        reporter: CallReporter,
+        recording_rate: int,
         idle_timeout_s: float | None = 300,
     ) -> None:
         self.session_id = session_id
@@ -114,6 +120,7 @@ class AgentSession:
         self.caller = dict(caller)  # permitted per-call overrides; they outlive context updates
         self.call = call
         self.weather = weather
+        self.reporter = reporter
         self.applied_version = config.version
         self._lock = asyncio.Lock()  # one context update at a time
         call.on_end_requested = self._end_after_goodbye
@@ -122,32 +129,50 @@ class AgentSession:
         # the tools live in the context (not the service), so an update can replace them, down to none
         self.context = LLMContext(tools=ToolsSchema(standard_tools=schemas))
         user, assistant = LLMContextAggregatorPair(self.context)
+        observe_turns(call.record, user, assistant)
         self.goodbye = GoodbyeWatch()
-        pipeline = Pipeline(
+        self.recording = CallRecording(recording_rate) if reporter.wants_recording else None
+        self.worker = PipelineWorker(
+            self._pipeline(transport, user, assistant),
+            params=PipelineParams(enable_metrics=True),
+            idle_timeout_secs=idle_timeout_s,
+        )
+        self.runner = WorkerRunner(handle_sigint=False)
+        self._handle_events(transport)
+
+    def _pipeline(self, transport: BaseTransport, user: FrameProcessor, assistant: FrameProcessor) -> Pipeline:
+        return Pipeline(
             [
                 transport.input(),
                 user,
                 self.llm,
                 self.goodbye.emitted,
                 transport.output(),
+                *([self.recording.processor] if self.recording else []),  # both sides, as played
                 self.goodbye.played,
+                ToolCallTap(self.call.record),
                 assistant,
             ]
         )
-        self.worker = PipelineWorker(
-            pipeline, params=PipelineParams(enable_metrics=True), idle_timeout_secs=idle_timeout_s
-        )
-        self.runner = WorkerRunner(handle_sigint=False)
+
+    def _handle_events(self, transport: BaseTransport) -> None:
+        record = self.call.record
+
+        @self.worker.event_handler("on_idle_timeout")  # type: ignore[untyped-decorator]
+        async def idle(_worker: Any) -> None:
+            record.over(IDLE_TIMEOUT)
 
         @transport.event_handler("on_client_connected")  # type: ignore[untyped-decorator]
         async def greet(_transport: Any, _client: Any) -> None:
-            greeting = self.caller.get("greeting") or config.llm_context.greeting
+            record.answered()
+            greeting = self.caller.get("greeting") or self.config.llm_context.greeting
             instruction = f'Greet the caller by saying: "{greeting}"' if greeting else DEFAULT_GREETING
             self.context.add_message({"role": "developer", "content": instruction})
             await self.worker.queue_frames([LLMRunFrame()])
 
         @transport.event_handler("on_client_disconnected")  # type: ignore[untyped-decorator]
         async def gone(_transport: Any, _client: Any) -> None:
+            record.over(CALLER_HUNG_UP)
             await self.worker.cancel()
 
     def _register_tools(self, context: LLMContextConfig) -> list[Any]:
@@ -159,14 +184,24 @@ class AgentSession:
         return schemas
 
     async def run(self) -> None:
+        """The call, then its hang-up, then its records and webhooks (which the caller no longer waits for)."""
         SESSIONS[self.session_id] = self
+        self.reporter.started()
         try:
             await self.runner.add_workers(self.worker)
             await self.runner.run()
+        except Exception:
+            self.call.record.end(ERROR)
+            raise
         finally:
+            self.call.record.finish()
             if SESSIONS.get(self.session_id) is self:
                 del SESSIONS[self.session_id]
             await self._after_pipeline()
+            try:
+                await self.reporter.finished(self.recording)
+            except Exception:  # a bug here must not turn a finished call into a failed session
+                logger.exception(f"session {self.session_id}: reporting the call failed")
 
     async def _end_after_goodbye(self) -> None:
         """Called by `end_call` before it hands Nova the tool result (which makes Nova say goodbye)."""
@@ -175,6 +210,7 @@ class AgentSession:
         async def wait_then_end() -> None:
             if not await self.goodbye.played_out():
                 logger.warning(f"session {self.session_id}: end_call without a goodbye played; ending anyway")
+            self.call.record.over()
             await self.llm.push_frame(EndWorkerFrame(reason="end_call"), FrameDirection.UPSTREAM)
 
         self.llm.create_task(wait_then_end(), name="end-call")
@@ -207,14 +243,17 @@ class AgentSession:
             kept = _session_fields(old) == _session_fields(new)
             known = len(old.knowledge_base)
             if kept and new.knowledge_base == old.knowledge_base:
-                return "unchanged"
-            if kept and new.knowledge_base[:known] == old.knowledge_base:
+                mode = "unchanged"
+            elif kept and new.knowledge_base[:known] == old.knowledge_base:
                 note = "\n\n".join(f"## {k.title}\n{k.content}" for k in new.knowledge_base[known:])
                 await self.llm.add_text(f"New reference knowledge (no need to answer this):\n{note}", settings)
-                return "appended"
-            self.context.set_tools(ToolsSchema(standard_tools=schemas))
-            await self.llm.reopen_with(settings)
-            return "reset"
+                mode = "appended"
+            else:
+                self.context.set_tools(ToolsSchema(standard_tools=schemas))
+                await self.llm.reopen_with(settings)
+                mode = "reset"
+            self.call.record.event("context_update", version=version, mode=mode)
+            return mode
 
 
 def _session_fields(context: LLMContextConfig) -> tuple[object, ...]:

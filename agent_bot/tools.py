@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -13,6 +13,7 @@ from pipecat.services.llm_service import FunctionCallParams
 
 from agent_bot.callctl import TwilioCallControl
 from agent_bot.config import offered_tools
+from agent_bot.records import AGENT_ENDED, TRANSFERRED, CallRecord
 from agent_schema import LLMContextConfig
 
 Handler = Callable[[FunctionCallParams], Awaitable[None]]
@@ -22,15 +23,19 @@ WEATHER_FALLBACK = "The weather service is not answering right now; apologise an
 
 @dataclass
 class CallState:
-    """What the tools know about the call, and what they decided (read by the bot when the pipeline ends)."""
+    """What the tools know about the call, and what they decided (read by the bot when the pipeline ends); what
+    they did goes into the call's record."""
 
-    channel: str  # "twilio" | "daily"
+    record: CallRecord
     call_sid: str | None = None
     call_control: TwilioCallControl | None = None
     ending: bool = False
     transferred: bool = False
     on_end_requested: Callable[[], Awaitable[None]] | None = None
-    events: list[str] = field(default_factory=list)
+
+    @property
+    def channel(self) -> str:
+        return self.record.transport
 
 
 @dataclass(frozen=True)
@@ -132,12 +137,11 @@ def build_tools(
         except Exception as exc:  # timeouts, HTTP errors, unexpected JSON: the caller hears the fallback
             logger.warning(f"weather lookup failed: {type(exc).__name__}")
             result = {"location": location, "error": WEATHER_FALLBACK}
-        call.events.append("weather")
         await params.result_callback(result)
 
     async def end_call(params: FunctionCallParams) -> None:
         call.ending = True
-        call.events.append("end_call")
+        call.record.end(AGENT_ENDED)
         if call.on_end_requested is not None:  # before the result: Nova says goodbye as soon as it has it
             await call.on_end_requested()
         await params.result_callback({"status": "ending", "instruction": "Say a short goodbye now."})
@@ -148,14 +152,20 @@ def build_tools(
             await params.result_callback({"status": "unavailable", "message": "Transfers work on phone calls only."})
             return
         call.transferred = True  # before the request: Twilio may close the media stream before it returns
+        call.record.end(TRANSFERRED)
         try:
             await call.call_control.transfer(call.call_sid, target)
         except httpx.HTTPError as exc:
             call.transferred = False
+            if call.record.end_reason == TRANSFERRED:  # the call goes on
+                call.record.end_reason = None
             logger.warning(f"transfer failed: {type(exc).__name__}")
+            failed = {"status": "failed", "error": type(exc).__name__}
+            call.record.event("transfer", tool_call_id=params.tool_call_id, target=target, **failed)
             await params.result_callback({"status": "failed", "message": "The transfer did not go through."})
             return
-        call.events.append("transfer_call")
+        call.record.transfer_target = target
+        call.record.event("transfer", tool_call_id=params.tool_call_id, target=target, status="transferring")
         await params.result_callback({"status": "transferring"})
 
     handlers: dict[str, Handler] = {

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
@@ -64,3 +64,13 @@ class OneOf:
 
     def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         return {**handler(schema), "enum": list(self.values)}
+
+
+# https, or plain http to a loopback address only (a test receiver, a local S3 stand-in, a sidecar); no
+# `user:password@`, since credentials belong in the secret set, never in the configuration
+URL_PATTERN = (
+    r"^(?:https://[^\s/?#@:]+(?::[0-9]{1,5})?|http://(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]{1,5})?)"
+    r"(?:[/?#]\S*)?$"
+)
+URL_RULE = "must be an https:// URL (http:// only to localhost, 127.x.x.x or [::1]), without user:password@"
+Url = Annotated[str, Field(max_length=2048), Matches(URL_PATTERN, URL_RULE)]

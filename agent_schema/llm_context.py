@@ -1,11 +1,13 @@
-"""`llm_context`: what the agent says and knows (prompt, greeting, voice, tools, knowledge, transfer target)."""
+"""`llm_context`: what the agent says and knows (prompt, greeting, voice, tools, knowledge, transfer target), and
+what it keeps of each call and whom it tells (`call_records`, `webhooks`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
+from agent_schema.call_records import CallRecordsConfig, WebhooksConfig
 from agent_schema.fields import Matches, OneOf, StrictModel
 
 TOOLS = ("get_current_weather", "end_call", "transfer_call")
@@ -108,8 +110,17 @@ class LLMContextConfig(StrictModel):
         description="Session-body keys a call may set: `greeting` replaces the greeting, `caller_name` and "
         "`language` are told to the agent.",
     )
-    webhooks: dict[str, Any] | None = Field(
-        None, description="Kept for other consumers of the configuration; the bot does not read it."
+    call_records: CallRecordsConfig | None = Field(
+        None,
+        description="Where the bot keeps every call: `transcript.json`, `metadata.json` and (with `recording`) "
+        "`recording.wav` under `<prefix>/agents/<agent_id>/calls/<call_id>/` in S3-compatible storage, with the "
+        "credentials `CALL_RECORDS_AWS_ACCESS_KEY_ID`, `CALL_RECORDS_AWS_SECRET_ACCESS_KEY` (and optionally "
+        "`CALL_RECORDS_AWS_SESSION_TOKEN`) from the agent's secrets; absent: nothing kept.",
+    )
+    webhooks: WebhooksConfig | None = Field(
+        None,
+        description="Signed webhooks about every call (Standard Webhooks), signed with `WEBHOOK_SIGNING_SECRET` "
+        "(`whsec_` + base64 of 24 to 64 bytes) from the agent's secrets; absent: none sent.",
     )
 
     @field_validator("voice_id")

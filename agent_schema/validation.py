@@ -100,6 +100,9 @@ def _rule(error: ErrorDetails) -> str:
         return "must not be empty" if ctx["min_length"] == 1 else f"must be at least {ctx['min_length']} characters"
     if kind == "string_too_long":
         return f"must be at most {ctx['max_length']} characters, not {len(str(given))}"
+    if kind == "too_short":
+        least = ctx["min_length"]
+        return f"must have at least {least} item" + ("s" if least != 1 else "")
     if kind == "too_long":
         return f"must have at most {ctx['max_length']} items, not {ctx['actual_length']}"
     if kind == "literal_error":

@@ -18,7 +18,15 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOTS = ["pipecat-ai[daily,aws-nova-sonic,websocket,silero,runner]", "twilio", "httpx", "pydantic"]
+ROOTS = [
+    "pipecat-ai[daily,aws-nova-sonic,websocket,silero,runner]",
+    "twilio",
+    "httpx",
+    "pydantic",
+    "aioboto3",  # call records to S3-compatible storage
+    "standardwebhooks",  # signed call webhooks
+    "tenacity",  # webhook retries with backoff
+]
 # what the Linux arm64/amd64 image runs on
 ENV = {
     "python_version": "3.12",

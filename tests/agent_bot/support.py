@@ -6,7 +6,7 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -66,6 +66,26 @@ async def closed_by_bot(ws: websockets.ClientConnection, messages: list[str]) ->
     except websockets.ConnectionClosed:
         return True
     return False
+
+
+async def collect(ws: websockets.ClientConnection, into: list[dict[str, Any]]) -> None:
+    try:
+        async for raw in ws:
+            into.append(json.loads(raw))
+    except websockets.ConnectionClosed:
+        return
+
+
+def media_bytes(messages: list[dict[str, Any]]) -> int:
+    return sum(len(base64.b64decode(m["media"]["payload"])) for m in messages if m.get("event") == "media")
+
+
+async def until(check: Callable[[], object], timeout: float = 10.0) -> None:
+    async def loop() -> None:
+        while not check():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(loop(), timeout)
 
 
 @contextlib.asynccontextmanager
@@ -163,6 +183,11 @@ def twilio_start(custom: dict[str, str] | None = None, call_sid: str = CALL_SID)
             }
         ),
     ]
+
+
+def twilio_stop() -> str:
+    """What Twilio sends when the call leaves the stream (the caller hung up, or the call was transferred)."""
+    return json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}})
 
 
 def twilio_media(chunks: int, byte: int = 0x7F) -> list[str]:

@@ -15,18 +15,18 @@ from pipecat.transports.daily.transport import DailyTransport
 
 from agent_bot.bot import BotDeps, daily_transport
 from agent_bot.config import parse_agent_config
+from agent_bot.records import CallRecord
 from agent_bot.tools import CallState, WeatherClient, build_tools
 from tests.agent_bot.fake_nova import FakeNovaSonic
 from tests.agent_bot.support import (
     AGENT_CONTEXT,
-    CALL_SID,
-    STREAM_SID,
     agent_env,
     bot_app,
     closed_by_bot,
     log_lines,
     serve,
     twilio_start,
+    twilio_stop,
 )
 
 
@@ -72,7 +72,7 @@ async def test_a_configuration_from_a_newer_config_sync_runs_and_says_once_what_
                 applied = await http.post("/context", json=update)
             assert applied.json() == {"status": "applied", "version": 4, "mode": "reset"}
             await (await nova.stream(1)).wait_for("promptStart")
-            await ws.send(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}}))
+            await ws.send(twilio_stop())
     ignored = [line for line in lines if "ignored configuration fields" in line]
     assert len(ignored) == 1 and f"AGENT_CONFIG.llm_context.{field}" in ignored[0], lines
 
@@ -88,7 +88,8 @@ def test_daily_sessions_run_on_daily_without_the_phone_only_transfer() -> None:
     transport = daily_transport(DailyRunnerArguments(room_url="https://acme.daily.co/room-1", token="tok"))
     assert isinstance(transport, DailyTransport)
     context = parse_agent_config({"agent_id": "a", "version": 1, "llm_context": AGENT_CONTEXT}).llm_context
-    schemas, handlers = build_tools(context, CallState(channel="daily"), WeatherClient())
+    record = CallRecord(agent_id="a", config_version=1, transport="daily", call_id="s-1", session_id="s-1")
+    schemas, handlers = build_tools(context, CallState(record=record), WeatherClient())
     assert sorted(s.name for s in schemas) == sorted(handlers) == ["end_call", "get_current_weather"]
 
 

@@ -43,7 +43,17 @@ def test_every_field_is_parsed() -> None:
         "HIGH",
     )
     assert offered_tools(ctx) == ["get_current_weather", "end_call", "transfer_call"]
-    assert ctx.transfer_number == "+15555550100" and ctx.webhooks == {"on_end": "https://example.com/hook"}
+    assert ctx.transfer_number == "+15555550100"
+    assert ctx.call_records is not None and ctx.webhooks is not None
+    assert (ctx.call_records.bucket, ctx.call_records.prefix, ctx.call_records.recording) == (
+        "acme-calls.eu",
+        "voice/prod",
+        True,
+    )
+    assert [(e.url, e.events) for e in ctx.webhooks.endpoints] == [
+        ("https://hooks.acme.example/calls?tenant=7", ["call.started", "call.ended"]),
+        ("https://transcripts.acme.example/in", ["transcript.ready"]),
+    ]
     assert ctx.allowed_overrides == ["caller_name", "language", "greeting"]
     instruction = system_instruction(ctx, {"caller_name": "Ada", "greeting": "Ahoy!"})
     assert "No refunds over the phone." in instruction and "## Hours\n9 to 5" in instruction

@@ -4,7 +4,6 @@ knowledge goes into the live session as text; malformed contexts are refused and
 from __future__ import annotations
 
 import asyncio
-import json
 
 import httpx
 import websockets
@@ -13,7 +12,7 @@ from pipecat.services.aws.nova_sonic.session_continuation import SessionContinua
 from agent_bot.bot import BotDeps
 from agent_bot.session import SESSIONS
 from tests.agent_bot.fake_nova import FakeNovaSonic
-from tests.agent_bot.support import CALL_SID, STREAM_SID, agent_env, bot_app, serve, twilio_media, twilio_start
+from tests.agent_bot.support import agent_env, bot_app, serve, twilio_media, twilio_start, twilio_stop
 
 
 async def test_context_updates_during_a_call() -> None:
@@ -79,7 +78,7 @@ async def test_context_updates_during_a_call() -> None:
         await asyncio.sleep(0.2)
         assert not third.closed
         # the caller hangs up: Twilio sends `stop` and closes; the bot's session ends and leaves the registry
-        await ws.send(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}}))
+        await ws.send(twilio_stop())
         await ws.close()
     for _ in range(100):
         if "session-1" not in SESSIONS:

@@ -19,34 +19,18 @@ from tests.agent_bot.support import (
     STREAM_SID,
     agent_env,
     bot_app,
+    collect,
     log_lines,
+    media_bytes,
     serve,
     twilio_media,
     twilio_rest,
     twilio_start,
+    twilio_stop,
+    until,
     weather_api,
     weather_env,
 )
-
-
-async def collect(ws: Any, into: list[dict[str, Any]]) -> None:
-    try:
-        async for raw in ws:
-            into.append(json.loads(raw))
-    except websockets.ConnectionClosed:
-        return
-
-
-def media_bytes(messages: list[dict[str, Any]]) -> int:
-    return sum(len(base64.b64decode(m["media"]["payload"])) for m in messages if m.get("event") == "media")
-
-
-async def until(check: Any, timeout: float = 10.0) -> None:
-    async def loop() -> None:
-        while not check():
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(loop(), timeout)
 
 
 async def test_a_phone_call_with_weather_interruption_and_goodbye() -> None:
@@ -146,7 +130,7 @@ async def test_weather_outage_falls_back_and_a_transfer_is_not_hung_up() -> None
                 "<Response><Dial><Number>+15555550100</Number></Dial></Response>"
             ]
             # Twilio moves the call to the new leg: it stops the media stream and closes the socket
-            await ws.send(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}}))
+            await ws.send(twilio_stop())
             await ws.close()
         await until(lambda: "session-1" not in SESSIONS)
         assert [u.get("Status") for u in updates] == [None]  # no hang-up: that would cut the transferred call

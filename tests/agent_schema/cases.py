@@ -13,6 +13,9 @@ VOICES = (
     "(known: matthew, tiffany, amy, olivia, kiara, arjun, ambre, florian, beatrice, lorenzo, tina, lennart, lupe, "
     "carlos, carolina, leo, greta)"
 )
+URL_RULE = "must be an https:// URL (http:// only to localhost, 127.x.x.x or [::1]), without user:password@"
+BUCKET_RULE = "must be an S3 bucket name (3 to 63 of a-z, 0-9, '.', '-'; a-z or 0-9 at both ends)"
+PREFIX_RULE = "must be a key prefix such as 'voice/prod': A-Z, a-z, 0-9, !_.*'()- and '/' between parts"
 KEY_RULE = "must be an environment variable name: A-Z, 0-9 and _, not starting with a digit, at most 64 characters"
 
 EVERYTHING: dict[str, Any] = {
@@ -37,7 +40,21 @@ EVERYTHING: dict[str, Any] = {
         "guardrails": ["No refunds over the phone."],
         "transfer_number": "+15555550100",
         "allowed_overrides": ["caller_name", "language", "greeting"],
-        "webhooks": {"on_end": "https://example.com/hook"},
+        "call_records": {
+            "enabled": True,
+            "bucket": "acme-calls.eu",
+            "prefix": "voice/prod",
+            "region": "eu-west-1",
+            "endpoint_url": "https://s3.eu-west-1.amazonaws.com",
+            "recording": True,
+            "keep_caller_number": False,
+        },
+        "webhooks": {
+            "endpoints": [
+                {"url": "https://hooks.acme.example/calls?tenant=7", "events": ["call.started", "call.ended"]},
+                {"url": "https://transcripts.acme.example/in", "events": ["transcript.ready"]},
+            ]
+        },
     },
     "secrets": {"TENANT_TWILIO_TOKEN": "t0k3n", "_PRIVATE": ""},
 }
@@ -60,7 +77,20 @@ VALID: dict[str, dict[str, Any]] = {
     "null for every optional field": {
         "deployment": dict.fromkeys(EVERYTHING["deployment"]),
         "llm_context": PROMPT
-        | {"greeting": None, "endpointing_sensitivity": None, "transfer_number": None, "webhooks": None},
+        | {
+            "greeting": None,
+            "endpointing_sensitivity": None,
+            "transfer_number": None,
+            "call_records": None,
+            "webhooks": None,
+        },
+    },
+    "the smallest call records and webhooks, on loopback http": {
+        "llm_context": PROMPT
+        | {
+            "call_records": {"bucket": "calls", "endpoint_url": "http://127.0.0.1:9000"},
+            "webhooks": {"endpoints": [{"url": "http://localhost:8080/hooks"}, {"url": "http://[::1]/h"}]},
+        }
     },
 }
 
@@ -145,6 +175,65 @@ INVALID: dict[str, Invalid] = {
         [
             "llm_context.knowledge_base[1].title: must not be empty",
             "llm_context.knowledge_base[1].content: required",
+        ],
+    ),
+    "call records without a bucket, and a bucket S3 would refuse": Invalid(
+        context(call_records={"recording": True}, webhooks={"endpoints": []}),
+        ["llm_context.call_records.bucket: required", "llm_context.webhooks.endpoints: must have at least 1 item"],
+    ),
+    "a bucket name S3 refuses, a prefix with a slash at its end": Invalid(
+        context(call_records={"bucket": "Acme_Calls", "prefix": "voice/", "region": "EU"}),
+        [
+            f"llm_context.call_records.bucket: {BUCKET_RULE}",
+            f"llm_context.call_records.prefix: {PREFIX_RULE}",
+            "llm_context.call_records.region: must be a region name such as us-east-1",
+        ],
+    ),
+    "records as strings, not booleans": Invalid(
+        context(call_records={"bucket": "calls", "recording": "yes", "keep_caller_number": 1}),
+        [
+            "llm_context.call_records.recording: must be a boolean, not a string",
+            "llm_context.call_records.keep_caller_number: must be a boolean, not a number",
+        ],
+    ),
+    "webhook URLs that are not https, or carry credentials": Invalid(
+        context(
+            webhooks={
+                "endpoints": [
+                    {"url": "http://hooks.acme.example/calls"},
+                    {"url": "https://user:pw@hooks.acme.example/calls"},
+                    {"url": "http://localhost.evil.example/"},
+                    {"url": "ftp://127.0.0.1/"},
+                ]
+            },
+            call_records={"bucket": "calls", "endpoint_url": "http://10.0.0.5:9000"},
+        ),
+        [
+            f"llm_context.call_records.endpoint_url: {URL_RULE}",
+            f"llm_context.webhooks.endpoints[0].url: {URL_RULE}",
+            f"llm_context.webhooks.endpoints[1].url: {URL_RULE}",
+            f"llm_context.webhooks.endpoints[2].url: {URL_RULE}",
+            f"llm_context.webhooks.endpoints[3].url: {URL_RULE}",
+        ],
+    ),
+    "an unknown webhook event, none at all, the old free-form webhooks": Invalid(
+        {
+            "llm_context": PROMPT
+            | {
+                "webhooks": {
+                    "endpoints": [
+                        {"url": "https://h.example/", "events": ["call.ended", "call.answered"]},
+                        {"url": "https://h.example/", "events": []},
+                    ],
+                    "on_end": "https://example.com/hook",
+                }
+            }
+        },
+        [
+            "llm_context.webhooks.endpoints[0].events[1]: unknown webhook event 'call.answered' "
+            "(known: call.started, call.ended, transcript.ready)",
+            "llm_context.webhooks.endpoints[1].events: must have at least 1 item",
+            "llm_context.webhooks.on_end: unknown field",
         ],
     ),
     # unknown keys: typos and fields that do not exist are errors, never dropped
