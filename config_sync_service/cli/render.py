@@ -2,7 +2,7 @@
 
 Everything shown comes from outside (published payloads, Pipecat's error messages, agent names, entries changed by
 hand), so every piece of text goes through `printable` on its way into a line: a terminal never receives an escape
-sequence, a bell or a carriage return from data, only their visible escapes (`\x1b`, `\x07`, `\r`).
+sequence, a bell or a carriage return from data, only their visible escapes (`\\x1b`, `\\x07`, `\\r`).
 """
 
 from __future__ import annotations

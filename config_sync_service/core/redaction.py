@@ -107,19 +107,14 @@ def _forms(values: Iterable[str]) -> set[str]:
     """Each value as it is and as JSON quotes it (an error body that echoes a request shows the quoted form)."""
     found = set()
     for value in values:
-        if value:
+        if value.strip():  # a blank value would hide blanks all over the text
             found |= {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
     return found
 
 
-class _Scope:
-    """The secret values of one agent's work (the secret set its passes write), redacted until the scope ends."""
-
-    def __init__(self) -> None:
-        self.values: set[str] = set()
-
-
-_scope: ContextVar[_Scope | None] = ContextVar("config_sync_redaction_scope", default=None)
+# the secret values of one agent's work (the secret set its passes write), redacted until the scope ends; a set
+# shared by reference with the tasks the work starts (they copy the context, not the set)
+_scope: ContextVar[set[str] | None] = ContextVar("config_sync_redaction_scope", default=None)
 
 
 @contextlib.contextmanager
@@ -129,11 +124,12 @@ def scope(values: Iterable[str] = ()) -> Iterator[None]:
     A scope inside another adds to it: the engine opens one per agent it works on, so a pass's secrets are still
     hidden when the engine records a crash of that pass after the pass itself has ended.
     """
-    current = _scope.get()
-    token = _scope.set(_Scope()) if current is None else None
     active = _scope.get()
-    assert active is not None
-    active.values |= _forms(str(v) for v in values)
+    token = None
+    if active is None:
+        active = set()
+        token = _scope.set(active)
+    active |= _forms(str(v) for v in values)
     try:
         yield
     finally:
@@ -149,7 +145,7 @@ class SecretRedactor:
 
     def scrub_text(self, text: str) -> str:
         current = _scope.get()
-        values = self.secret_values | current.values if current is not None else self.secret_values
+        values = self.secret_values | current if current else self.secret_values
         text = _hide(text, values)
         return hide_url_password(_BEARER.sub(r"\1" + REDACTED, text))
 

@@ -4,6 +4,7 @@ entry that is no entry is shown as unreadable instead of crashing the command (i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -46,16 +47,14 @@ async def test_dead_letters_from_hostile_payloads_print_escaped(
     far_future = {"reason": "x", "error_class": "X", "error_message": "m", "id": uuid.uuid4().hex, "dead_at": 1e300}
     await redis.lpush(daemon_settings.dlq_key, json.dumps(far_future))
 
-    outputs = {}
-    for args in (
+    commands = [
         ("dlq", "list"),
-        ("dlq", "show", "0"),
-        ("dlq", "show", "1"),
-        ("dlq", "show", "2"),
-        ("dlq", "show", "3"),
+        *[("dlq", "show", str(index)) for index in range(4)],
         ("dlq", "replay", "--all", "--dry-run"),
-    ):
-        result = await run_cli(daemon_settings, *args)
+    ]
+    results = await asyncio.gather(*(run_cli(daemon_settings, *args) for args in commands))
+    outputs = {}
+    for args, result in zip(commands, results, strict=True):
         assert result.code == 0, (args, result.stderr)
         outputs[args] = result.stdout
         for stream in (result.stdout, result.stderr):

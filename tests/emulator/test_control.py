@@ -101,10 +101,13 @@ async def test_a_loopback_bot_target_is_taken(http: httpx.AsyncClient, emulator:
 def test_the_emulator_refuses_to_bind_beyond_loopback(host: str) -> None:
     with pytest.raises(ValueError, match="loopback"):
         EmulatorServer(host=host)
-    proc = config_sync("emulator", "--host", host, "--port", str(free_port()))
+
+
+def test_the_emulator_command_refuses_with_one_line() -> None:
+    proc = config_sync("emulator", "--host", "0.0.0.0", "--port", str(free_port()))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"config-sync: the emulator binds to loopback only and {host} is not; pass --allow-remote to bind it anyway "
+        "config-sync: the emulator binds to loopback only and 0.0.0.0 is not; pass --allow-remote to bind it anyway "
         "(its controls are unauthenticated)"
     ]
 
