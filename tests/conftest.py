@@ -70,6 +70,14 @@ def database_url(new_database: object) -> str:
 
 
 @pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Logging back to its defaults after the test. Requested before `capsys`, it ends after it, so logging points
+    away from capsys's closed stream."""
+    yield
+    configure_logging()
+
+
+@pytest.fixture
 def test_names() -> dict[str, str]:
     suffix = uuid.uuid4().hex[:8]
     return {"updates_channel": f"test_updates_{suffix}", "dlq_key": f"test_dlq_{suffix}"}
@@ -132,13 +140,6 @@ def own_redis() -> Iterator[RedisServer]:
         server.cleanup()
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Requested before `capsys`, so it ends after it: point logging away from capsys's closed stream."""
-    yield
-    configure_logging()
-
-
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[EmulatorServer]:
     """The Pipecat Cloud emulator on a real port, for the whole run (reset before each test)."""
@@ -152,8 +153,17 @@ def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
     emulator_server.state.config.faults = Faults()
     emulator_server.state.config.deploy_delay_s = 0.2
     emulator_server.state.config.secret_ready_delay_s = 0.05
+    emulator_server.state.config.reveal_secret_values = False
     emulator_server.app.state.injector.reseed()
     return emulator_server
+
+
+@pytest.fixture
+def reveal_secret_values(emulator: EmulatorServer) -> Iterator[None]:
+    """Opt in: the emulator shows recorded secret values (for a test that checks what reached a secret set)."""
+    emulator.state.config.reveal_secret_values = True
+    yield
+    emulator.state.config.reveal_secret_values = False
 
 
 @pytest.fixture

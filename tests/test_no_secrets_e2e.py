@@ -27,6 +27,7 @@ OWN = {"TWILIO_AUTH_TOKEN": AGENT_OWN_SECRET}
 
 
 async def test_no_secret_value_is_shown_or_logged(
+    reveal_secret_values: None,
     restore_logging: None,
     daemon_settings: Settings,
     session_factory: SessionFactory,

@@ -7,8 +7,9 @@ Every option is declared once, here, with its environment variable name and mean
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyUrl, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -17,11 +18,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from agent_schema.deployment import Image
+from config_sync_service.core.redaction import hide_url_password, url_password
 
 AGENT_SECRET_PREFIX = "AGENT_SECRET_"  # noqa: S105  (a name prefix, not a secret)
 DEFAULT_UPDATES_CHANNEL = "agent_config_updates"  # what backends publish on (config_sync_service.publisher)
 DEFAULT_DLQ_KEY = "agent_config_updates_dlq"
 _POSTGRES_DRIVERS = {"postgresql", "postgres", "postgresql+asyncpg"}
+_URL_FIELDS = ("database_url", "redis_url")  # str, not SecretStr: their passwords are hidden by __repr_args__
 
 
 class SettingsError(Exception):
@@ -180,10 +183,16 @@ class Settings(BaseSettings):
         return str(self.pipecat_api_url).rstrip("/")
 
     def secret_values(self) -> list[str]:
-        """Every configured secret value, for log redaction."""
+        """Every configured secret value, for redaction: keys, tokens, shared bot secrets, the URLs' passwords."""
         found = [self.pipecat_api_key, self.pipecat_public_api_key, self.operator_token]
         found += list(self.agent_secrets.values())
-        return [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+        values = [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+        return values + url_password(self.database_url) + url_password(self.redis_url)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """As pydantic's, with the passwords of DATABASE_URL and REDIS_URL hidden (the other secrets are SecretStr)."""
+        for name, value in super().__repr_args__():
+            yield name, hide_url_password(value) if name in _URL_FIELDS and isinstance(value, str) else value
 
 
 def _agent_secrets_from_env(environ: dict[str, str]) -> dict[str, SecretStr]:

@@ -49,17 +49,20 @@ async def publish_change(
     version: int,
     change_type: ChangeType | str,
     channel: str = DEFAULT_UPDATES_CHANNEL,
-    replay_count: int | None = None,
+    replay: tuple[int, str] | None = None,
 ) -> int:
     """Publish one change message (validated as the daemon will read it); returns how many subscribers got it.
 
     Call it only after the version is committed: `save_configuration_and_publish` does that for you.
-    `replay_count` (only `config-sync dlq replay` sets it) makes the message a replay request: the agent is run
-    again even after a permanent error, by the one worker that spends its fresh `replay_id`.
+    `replay` (only `config-sync dlq replay` sets it: the replay count and an id it registered with
+    `DeadLetterQueue.register_replay`) makes the message a replay request: the agent is run again even after a
+    permanent error, by the one worker that spends the id. A `replay: true` whose id nobody registered forces nothing.
     """
     fields: dict[str, Any] = {"agent_id": agent_id, "version": version, "change_type": change_type}
-    if replay_count is not None:
-        fields |= {"replay": True, "replay_count": replay_count, "replay_id": uuid.uuid4().hex}
+    replay_count = None
+    if replay is not None:
+        replay_count, replay_id = replay
+        fields |= {"replay": True, "replay_count": replay_count, "replay_id": replay_id}
     message = ChangeMessage.model_validate(fields)
     receivers = int(await redis.publish(channel, message.to_json()))
     log.info(

@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 
-from config_sync_service.core import metrics
+from config_sync_service.core import metrics, redaction
 from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.errors import ErrorKind, classify
 from config_sync_service.core.logging import get_logger
@@ -67,7 +67,15 @@ class SyncEngine:
         if isinstance(parsed, Rejection):
             await self._reject(raw, parsed)
             return
-        self.submit(parsed.agent_id, Hint.of(parsed, raw))
+        self.submit(parsed.agent_id, await self._replay_checked(Hint.of(parsed, raw)))
+
+    async def _replay_checked(self, hint: Hint) -> Hint:
+        """Anyone who can publish can write `replay: true`: it counts only with an id the tooling registered (so a
+        forged request cannot even displace a real one waiting in the queue); the processor spends it."""
+        if not hint.force or (hint.replay_id is not None and await self.dlq.replay_registered(hint.replay_id)):
+            return hint
+        log.warning("replay.refused", agent_id=str(hint.message.agent_id) if hint.message else None)
+        return Hint(hint.message, hint.raw)
 
     def submit(self, agent_id: uuid.UUID, hint: Hint) -> None:
         self.hints.add(agent_id, hint)
@@ -108,16 +116,17 @@ class SyncEngine:
             hint = self.hints.take(agent_id)
             started = time.monotonic()
             result: Result | None
-            try:
+            with redaction.scope():  # the agent's secrets, added by its passes, stay hidden in a crash's record
                 try:
-                    result = await self.processor.process(agent_id, hint)
-                    self._crash_streaks.pop(agent_id, None)
-                except Exception as exc:  # a bug, or the database away: see _crashed
-                    result = await self._crashed(agent_id, hint, exc, started)
-                if result is not None:
-                    self._finished(agent_id, hint, result, started)
-            finally:
-                self.queue.done(agent_id)
+                    try:
+                        result = await self.processor.process(agent_id, hint)
+                        self._crash_streaks.pop(agent_id, None)
+                    except Exception as exc:  # a bug, or the database away: see _crashed
+                        result = await self._crashed(agent_id, hint, exc, started)
+                    if result is not None:
+                        self._finished(agent_id, hint, result, started)
+                finally:
+                    self.queue.done(agent_id)
 
     def _finished(self, agent_id: uuid.UUID, hint: Hint, result: Result, started: float) -> None:
         metrics.observe_sync(result.outcome, time.monotonic() - started)
@@ -139,7 +148,9 @@ class SyncEngine:
             except Exception as again:
                 log.warning("sync.crash_not_recorded", agent_id=str(agent_id), error_class=type(again).__name__)
         streak = self._crash_streaks[agent_id] = self._crash_streaks.get(agent_id, 0) + 1
-        self.stats.error(agent_id=str(agent_id), error_class=type(exc).__name__, message=str(exc)[:500])
+        self.stats.error(
+            agent_id=str(agent_id), error_class=type(exc).__name__, message=redaction.excerpt(str(exc), 500)
+        )
         # the traceback once per agent and streak: a database away for a minute is one, not one per retry
         log.error(
             "sync.crashed", agent_id=str(agent_id), kind=verdict.kind.value, exc_info=exc if streak == 1 else None

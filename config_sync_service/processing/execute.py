@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+from config_sync_service.core import redaction
 from config_sync_service.core.errors import ClassifiedError, ErrorKind
 from config_sync_service.core.metrics import Outcome
 from config_sync_service.db.models import SyncStatus, utcnow
@@ -32,7 +33,11 @@ class Executor:
 
     async def run(self, current: Pass, hint: Hint) -> Result:
         """Do the pass's operation on Pipecat; a failure Pipecat or the configuration explains becomes a result
-        (anything else is the engine's to back off from)."""
+        (anything else is the engine's to back off from). The secret set's values are redacted from all it reports."""
+        with redaction.scope(current.secret_values):
+            return await self._run(current, hint)
+
+    async def _run(self, current: Pass, hint: Hint) -> Result:
         log, started = current.log(hint), time.monotonic()
         polling = current.plan.action is Action.POLL  # every few seconds while DEPLOYING: debug until it ends
         (log.debug if polling else log.info)("sync.started", status=current.agent.sync_status.value, force=hint.force)

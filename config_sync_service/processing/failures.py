@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.errors import ClassifiedError, ErrorKind, classify
-from config_sync_service.core.logging import scrub
+from config_sync_service.core.redaction import excerpt
 from config_sync_service.db.models import SyncStatus, utcnow
 from config_sync_service.pipecat_client.models import AgentStatus
 from config_sync_service.processing.config import RetryPolicy
@@ -100,7 +100,7 @@ def decide(
 ) -> Failure:
     """Sort one error by what should happen next; `attempts_so_far`: the agent's failed attempts at this version."""
     error_class = type(exc).__name__
-    message = scrub(str(exc) or error_class)[:2000]  # `assert x` raises with no message: name it at least
+    message = excerpt(str(exc) or error_class, 2000)  # `assert x` raises with no message: name it at least
     verdict = classify(exc)
     if polling and verdict.transient:
         # the deployment itself is fine as far as we know: keep DEPLOYING and ask again later

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from structlog.stdlib import BoundLogger
@@ -38,6 +39,15 @@ class Pass:
     def attempts_so_far(self) -> int:
         """Failed attempts in a row at this pass's version: a new version starts counting again."""
         return self.agent.attempts if self.agent.target_version == self.plan.version else 0
+
+    @property
+    def secret_values(self) -> list[str]:
+        """What the pass must redact from everything it reports: the values of the secret set it writes (the
+        settings' redactor knows the shared ones already), or, with nothing to write, the agent's own secrets."""
+        if self.target is not None:
+            return list(self.target.secret_values.values())
+        own = self.config.secrets if self.config is not None else {}
+        return [v for v in own.values() if isinstance(v, str)] if isinstance(own, Mapping) else []
 
     def log(self, hint: Hint) -> BoundLogger:
         change = hint.message.change_type.value if hint.message else None

@@ -87,8 +87,9 @@ class Processor:
         return result if snapshot is None else replace(result, requeue_after=0.0)  # changed meanwhile: claim kept
 
     async def _spend_replay(self, hint: Hint) -> Hint:
-        """Every worker got the replay request; only the first to spend its id forces the re-run."""
-        if hint.force and hint.replay_id is not None and not await self.dlq.claim_replay(hint.replay_id, self.owner):
+        """Only the operator's tooling may force a re-run: it registers a replay id first. Every worker got the
+        request; the first to spend the id forces the run. No id, or one not registered or spent: a plain hint."""
+        if hint.force and (hint.replay_id is None or not await self.dlq.spend_replay(hint.replay_id)):
             return hint.spent()
         return hint
 

@@ -67,7 +67,11 @@ async def test_a_rolled_back_transaction_publishes_nothing(
 
 
 async def test_a_committed_version_is_published_once_and_applied(
-    daemon_settings: Settings, session_factory: SessionFactory, redis: aioredis.Redis, control: EmulatorControl
+    reveal_secret_values: None,
+    daemon_settings: Settings,
+    session_factory: SessionFactory,
+    redis: aioredis.Redis,
+    control: EmulatorControl,
 ) -> None:
     agent = await make_agent(session_factory, with_config=False)
     channel = daemon_settings.updates_channel

@@ -55,6 +55,7 @@ def inject(monkeypatch: pytest.MonkeyPatch, seam: str) -> list[object]:
 async def test_a_bug_is_retried_a_bounded_number_of_times_then_internal_error(
     seam: str,
     restore_logging: None,
+    reveal_secret_values: None,
     daemon_settings: Settings,
     session_factory: SessionFactory,
     redis: aioredis.Redis,

@@ -44,7 +44,11 @@ async def agent_holding(sessions: SessionFactory, document: dict[str, Any]) -> A
 
 
 async def test_an_invalid_configuration_is_refused_before_pipecat_and_the_next_valid_version_applies(
-    daemon_settings: Settings, session_factory: SessionFactory, redis: aioredis.Redis, control: EmulatorControl
+    reveal_secret_values: None,
+    daemon_settings: Settings,
+    session_factory: SessionFactory,
+    redis: aioredis.Redis,
+    control: EmulatorControl,
 ) -> None:
     agents = {name: await agent_holding(session_factory, INVALID[name].document) for name in DAEMON_CASES}
     async with running_daemon(daemon_settings) as daemon:
