@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from pydantic import BaseModel
 
 from config_sync_service.emulator.app import create_app
-from config_sync_service.emulator.config import EmulatorConfig
+from config_sync_service.emulator.config import EmulatorConfig, check_bind
 from config_sync_service.emulator.deps import get_state
 from config_sync_service.emulator.state import EmulatorState, SecretSet, Service
 
@@ -107,11 +107,16 @@ def build(config: EmulatorConfig) -> FastAPI:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="The Pipecat Cloud emulator with the benchmark's controls.")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback only, unless --allow-remote")
+    parser.add_argument("--allow-remote", action="store_true", help="bind beyond loopback (controls are open)")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--deploy-delay", type=float, default=0.2)
     parser.add_argument("--secret-ready-delay", type=float, default=0.0)
     args = parser.parse_args()
+    try:
+        check_bind(args.host, allow_remote=args.allow_remote)
+    except ValueError as exc:
+        parser.error(str(exc))
     config = EmulatorConfig(deploy_delay_s=args.deploy_delay, secret_ready_delay_s=args.secret_ready_delay)
     started = time.time()
     print(f"bench emulator on http://{args.host}:{args.port} (started {started:.3f})", flush=True)

@@ -4,5 +4,6 @@ It lives beside the listener, in `mq/publisher.py`; this module keeps the import
 """
 
 from config_sync_service.mq.publisher import publish_change, save_configuration_and_publish
+from config_sync_service.schemas.agent_config import InvalidConfigurationError
 
-__all__ = ["publish_change", "save_configuration_and_publish"]
+__all__ = ["InvalidConfigurationError", "publish_change", "save_configuration_and_publish"]

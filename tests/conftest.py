@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from config_sync_service.core.config import Settings, load_settings
+from config_sync_service.core.logging import configure_logging
 from config_sync_service.db import migrate
 from config_sync_service.db.session import SessionFactory, create_db_engine, create_session_factory
 from config_sync_service.emulator.config import EmulatorConfig, Faults
@@ -66,6 +67,14 @@ def database_url(new_database: object) -> str:
     async_url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
     migrate.upgrade(async_url)
     return str(async_url)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Logging back to its defaults after the test. Requested before `capsys`, it ends after it, so logging points
+    away from capsys's closed stream."""
+    yield
+    configure_logging()
 
 
 @pytest.fixture
@@ -144,8 +153,17 @@ def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
     emulator_server.state.config.faults = Faults()
     emulator_server.state.config.deploy_delay_s = 0.2
     emulator_server.state.config.secret_ready_delay_s = 0.05
+    emulator_server.state.config.reveal_secret_values = False
     emulator_server.app.state.injector.reseed()
     return emulator_server
+
+
+@pytest.fixture
+def reveal_secret_values(emulator: EmulatorServer) -> Iterator[None]:
+    """Opt in: the emulator shows recorded secret values (for a test that checks what reached a secret set)."""
+    emulator.state.config.reveal_secret_values = True
+    yield
+    emulator.state.config.reveal_secret_values = False
 
 
 @pytest.fixture

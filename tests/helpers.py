@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -217,6 +218,18 @@ class RedisServer:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def config_sync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m config_sync_service.cli ARGS` to its end (60 s at most): exit code, stdout and stderr as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "config_sync_service.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def daemon_env(settings: Settings) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from config_sync_service.core.config import Settings
-from config_sync_service.core.logging import configure_logging
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.schemas.messages import ChangeType
@@ -28,14 +26,8 @@ AGENT_OWN_SECRET = "tenant-own-secret-98765xyz"
 OWN = {"TWILIO_AUTH_TOKEN": AGENT_OWN_SECRET}
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Requested before `capsys`, so it ends after it: point logging away from capsys's closed stream."""
-    yield
-    configure_logging()
-
-
 async def test_no_secret_value_is_shown_or_logged(
+    reveal_secret_values: None,
     restore_logging: None,
     daemon_settings: Settings,
     session_factory: SessionFactory,

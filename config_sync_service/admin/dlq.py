@@ -97,7 +97,7 @@ async def list_entries(dlq: DeadLetterQueue, flt: Filter = Filter(), *, offset: 
 async def show(dlq: DeadLetterQueue, ref: str) -> Listed | None:
     """One entry by index (`3`), by id, or by a unique prefix of at least 6 characters of its id."""
     ref = ref.strip()
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():  # `²` is a digit to str.isdigit, and no index
         at = await dlq.entries(int(ref), int(ref))
         return Listed(int(ref), at[0]) if at else None
     items = [Listed(index, entry) for index, (_, entry) in enumerate(await dlq.snapshot())]

@@ -39,22 +39,25 @@ def agent_uuid(entry: DeadLetterEntry) -> uuid.UUID | None:
 
 
 class Requeue(Protocol):
-    """Hand an agent to the engine with a forced re-run; False when nobody received it (entry kept)."""
+    """Hand an agent to the engine with a forced re-run under `replay_id` (registered already); False when nobody
+    received it (entry kept)."""
 
-    async def __call__(self, agent_id: uuid.UUID, *, replay_count: int, entry: DeadLetterEntry) -> bool: ...
+    async def __call__(
+        self, agent_id: uuid.UUID, *, replay_count: int, replay_id: str, entry: DeadLetterEntry
+    ) -> bool: ...
 
 
 class ChannelRequeue:
     """For the CLI (no engine in the process): a replay request for the agent's active version on the updates
-    channel (`publish_change` with a `replay_count`). Every worker receives it; the first to claim the agent and
-    the replay id runs it, the others see a no-op."""
+    channel (`publish_change` with the replay count and id). Every worker receives it; the first to claim the agent
+    and spend the replay id runs it, the others see a no-op."""
 
     def __init__(self, redis: aioredis.Redis, *, channel: str, sessions: SessionFactory) -> None:
         self.redis = redis
         self.channel = channel
         self.sessions = sessions
 
-    async def __call__(self, agent_id: uuid.UUID, *, replay_count: int, entry: DeadLetterEntry) -> bool:
+    async def __call__(self, agent_id: uuid.UUID, *, replay_count: int, replay_id: str, entry: DeadLetterEntry) -> bool:
         async with self.sessions() as s:
             config = await crud.get_active_configuration(s, agent_id=agent_id)
         version = config.version if config is not None else entry.version
@@ -67,7 +70,7 @@ class ChannelRequeue:
             version=version,
             change_type=ChangeType(change) if change is not None else ChangeType.FULL_SYNC,
             channel=self.channel,
-            replay_count=replay_count,
+            replay=(replay_count, replay_id),
         )
         return receivers > 0
 
@@ -81,11 +84,12 @@ class ReplayReport:
     skipped: list[Listed] = field(default_factory=list)  # no agent to re-queue
     planned: list[Listed] = field(default_factory=list)  # a dry run: the entries that would be replayed
     undelivered: int = 0  # nobody subscribed: left in the list
+    failed: int = 0  # handing the agent on raised (channel or database away): left in the list
     started: float = field(default_factory=time.monotonic)
 
     @property
     def done(self) -> int:
-        return self.replayed + len(self.skipped) + self.undelivered
+        return self.replayed + len(self.skipped) + self.undelivered + self.failed
 
     def progress_line(self) -> str:
         verb = "would replay" if self.dry_run else "replayed"
@@ -95,9 +99,11 @@ class ReplayReport:
         verb = "would replay" if self.dry_run else "replayed"
         parts = [f"{verb} {self.replayed} of {self.total} entries ({self.agents} agents re-queued)"]
         if self.skipped:
-            parts.append(f"skipped {len(self.skipped)} without an agent (invalid messages)")
+            parts.append(f"skipped {len(self.skipped)} without an agent (invalid messages, unreadable entries)")
         if self.undelivered:
             parts.append(f"kept {self.undelivered}: no config-sync process is subscribed")
+        if self.failed:
+            parts.append(f"kept {self.failed}: could not hand its agent on (dlq.replay_failed in the log)")
         return "; ".join(parts) + f" in {time.monotonic() - self.started:.1f}s"
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,6 +115,7 @@ class ReplayReport:
             "skipped": [s.to_dict() for s in self.skipped],
             "would_replay": [p.to_dict() for p in self.planned],
             "undelivered": self.undelivered,
+            "failed": self.failed,
             "summary": self.summary_line(),
         }
 
@@ -117,6 +124,15 @@ Progress = Callable[[ReplayReport], Awaitable[None] | None]
 
 
 Selected = list[tuple[int, str, DeadLetterEntry]]  # index in the list, stored text, entry
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One agent to hand on once for all its entries (oldest first), and the replay count of its next dead letter."""
+
+    agent: uuid.UUID
+    entries: Selected
+    replay_count: int
 
 
 async def replay(
@@ -128,7 +144,8 @@ async def replay(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> ReplayReport:
-    """Replay the entries of one agent (or all), oldest first, over a snapshot of the list."""
+    """Replay the entries of one agent (or all), oldest first, over a snapshot of the list: every step is planned
+    before the first is taken, and each step either hands its agent on and removes its entries, or keeps them."""
     if (agent_id is None) == (not replay_all):
         raise ValueError("replay needs exactly one of an agent id or `all`")
     flt = Filter(agent_id=agent_id)
@@ -136,8 +153,8 @@ async def replay(
     snapshot.reverse()  # oldest first
     report = ReplayReport(total=len(snapshot), dry_run=dry_run)
     last_report = time.monotonic()
-    for agent, entries in _by_agent(snapshot, report).items():
-        await _replay_agent(dlq, requeue, agent, entries, report)
+    for step in _plan(snapshot, report):
+        await _replay_agent(dlq, requeue, step, report)
         if progress is not None and time.monotonic() - last_report >= PROGRESS_EVERY_S:
             last_report = time.monotonic()
             await _call(progress, report)
@@ -148,14 +165,15 @@ async def replay(
         agents=report.agents,
         skipped=len(report.skipped),
         undelivered=report.undelivered,
+        failed=report.failed,
         dry_run=dry_run,
         duration_s=round(time.monotonic() - report.started, 3),
     )
     return report
 
 
-def _by_agent(snapshot: Selected, report: ReplayReport) -> dict[uuid.UUID, Selected]:
-    """The selected entries grouped by agent; those without one are skipped (reported)."""
+def _plan(snapshot: Selected, report: ReplayReport) -> list[Step]:
+    """The selected entries grouped by agent; those without one (or unreadable) are skipped (reported)."""
     by_agent: dict[uuid.UUID, Selected] = {}
     for index, text, entry in snapshot:
         agent = agent_uuid(entry)
@@ -164,16 +182,20 @@ def _by_agent(snapshot: Selected, report: ReplayReport) -> dict[uuid.UUID, Selec
             log.info("dlq.replay_skipped", entry_id=entry.id, reason=entry.reason, dry_run=report.dry_run)
         else:
             by_agent.setdefault(agent, []).append((index, text, entry))
-    return by_agent
+    return [Step(agent, found, max(e.replay_count for _, _, e in found) + 1) for agent, found in by_agent.items()]
 
 
-async def _replay_agent(
-    dlq: DeadLetterQueue, requeue: Requeue, agent: uuid.UUID, entries: Selected, report: ReplayReport
-) -> None:
-    """Hand the agent on once for all its entries; remove them once it was (a dry run only notes them)."""
-    replay_count = max(int(e.replay_count or 0) for _, _, e in entries) + 1
-    newest = entries[-1][2]
-    if not (report.dry_run or await requeue(agent, replay_count=replay_count, entry=newest)):
+async def _replay_agent(dlq: DeadLetterQueue, requeue: Requeue, step: Step, report: ReplayReport) -> None:
+    """Hand the agent on once for all its entries; remove them once it was (a dry run only notes them). An agent
+    that cannot be handed on keeps its entries, and the replay goes on with the next."""
+    entries = step.entries
+    try:
+        delivered = report.dry_run or await _hand_on(dlq, requeue, step)
+    except Exception as exc:  # the channel or the database away: these entries stay for the next replay
+        report.failed += len(entries)
+        log.warning("dlq.replay_failed", agent_id=str(step.agent), error=f"{type(exc).__name__}: {exc}")
+        return
+    if not delivered:
         report.undelivered += len(entries)
         return
     if report.dry_run:
@@ -186,13 +208,19 @@ async def _replay_agent(
         log.info(
             "dlq.replayed",
             entry_id=entry.id,
-            agent_id=str(agent),
+            agent_id=str(step.agent),
             version=entry.version,
             change_type=entry.change_type,
             reason=entry.reason,
-            replay_count=replay_count,
+            replay_count=step.replay_count,
             dry_run=report.dry_run,
         )
+
+
+async def _hand_on(dlq: DeadLetterQueue, requeue: Requeue, step: Step) -> bool:
+    """Register a replay id (only a registered one forces a re-run), then hand the agent on under it."""
+    replay_id = await dlq.register_replay()
+    return await requeue(step.agent, replay_count=step.replay_count, replay_id=replay_id, entry=step.entries[-1][2])
 
 
 async def _call(progress: Progress, report: ReplayReport) -> None:

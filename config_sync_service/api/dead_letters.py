@@ -61,8 +61,8 @@ async def show_dead_letter(runtime: RuntimeDep, ref: str) -> dict[str, Any]:
 def _into_queue(runtime: Runtime) -> replay.Requeue:
     """Straight into this process's queue (it claims the agent like any worker)."""
 
-    async def requeue(agent_id: uuid.UUID, *, replay_count: int, entry: DeadLetterEntry) -> bool:
-        runtime.engine.submit(agent_id, Hint(force=True, replay_count=replay_count))
+    async def requeue(agent_id: uuid.UUID, *, replay_count: int, replay_id: str, entry: DeadLetterEntry) -> bool:
+        runtime.engine.submit(agent_id, Hint(force=True, replay_count=replay_count, replay_id=replay_id))
         return True
 
     return requeue

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from config_sync_service import __version__
 from config_sync_service.api.deps import OperatorDep, RuntimeDep
-from config_sync_service.core.logging import scrub
+from config_sync_service.core.redaction import excerpt
 from config_sync_service.db import crud, drift
 from config_sync_service.db.models import utcnow
 
@@ -29,7 +29,7 @@ def _out_of_sync(agent: drift.OutOfSyncAgent) -> dict[str, Any]:
         "for_s": round((utcnow() - agent.since).total_seconds(), 1),
         "attempts": agent.attempts,
         "last_error_class": agent.last_error_class,
-        "last_error": None if agent.last_error_message is None else scrub(agent.last_error_message)[:300],
+        "last_error": None if agent.last_error_message is None else excerpt(agent.last_error_message, 300),
     }
 
 

@@ -8,6 +8,7 @@ import typer
 
 from config_sync_service.cli.common import friendly, settings_or_exit
 from config_sync_service.cli.operator import dlq_app, status_command
+from config_sync_service.cli.schema import schema_command, validate_command
 from config_sync_service.cli.telephony import twiml_command
 from config_sync_service.core.logging import get_logger
 
@@ -104,7 +105,13 @@ def dev(
 @app.command()
 def emulator(
     port: int = typer.Option(8765, help="Port to listen on."),
-    host: str = typer.Option("127.0.0.1", help="Address to bind (keep it on loopback)."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind: loopback only, unless --allow-remote."),
+    allow_remote: bool = typer.Option(
+        False, "--allow-remote", help="Bind beyond loopback (its /_emulator controls are unauthenticated)."
+    ),
+    reveal_secret_values: bool = typer.Option(
+        False, "--reveal-secret-values", help="Show secret values in /_emulator/calls and /_emulator/secrets."
+    ),
     deploy_delay: float = typer.Option(3.0, help="Seconds from a deploy to an Active revision."),
     secret_ready_delay: float = typer.Option(0.5, help="Seconds from a secret set upsert to `ready`."),
     latency_ms: float = typer.Option(0.0, help="Latency added to every answer."),
@@ -117,8 +124,13 @@ def emulator(
     import uvicorn
 
     from config_sync_service.emulator.app import create_app as create_emulator
-    from config_sync_service.emulator.config import EmulatorConfig, Faults
+    from config_sync_service.emulator.config import EmulatorConfig, Faults, check_bind
 
+    try:
+        check_bind(host, allow_remote=allow_remote)
+    except ValueError as exc:
+        print(f"config-sync: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
     faults = Faults(
         latency_ms=latency_ms,
         error_rate={"*": error_rate} if error_rate else {},
@@ -126,7 +138,12 @@ def emulator(
         rate_limit_per_s=rate_limit,
         seed=seed,
     )
-    config = EmulatorConfig(deploy_delay_s=deploy_delay, secret_ready_delay_s=secret_ready_delay, faults=faults)
+    config = EmulatorConfig(
+        deploy_delay_s=deploy_delay,
+        secret_ready_delay_s=secret_ready_delay,
+        faults=faults,
+        reveal_secret_values=reveal_secret_values,
+    )
     print(f"Pipecat Cloud emulator on http://{host}:{port}/v1 — faults and calls at http://{host}:{port}/_emulator/")
     uvicorn.run(create_emulator(config), host=host, port=port, log_level="warning")
 
@@ -134,6 +151,8 @@ def emulator(
 app.command("status")(status_command)
 app.command("twiml")(twiml_command)
 app.add_typer(dlq_app, name="dlq")
+app.command("schema")(schema_command)
+app.command("validate")(validate_command)
 
 
 @app.command()

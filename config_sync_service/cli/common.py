@@ -11,7 +11,7 @@ from typing import ParamSpec, TypeVar
 import typer
 
 from config_sync_service.core.config import Settings, SettingsError, load_settings
-from config_sync_service.core.logging import configure_logging
+from config_sync_service.core.logging import configure_logging, scrub
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,7 +28,7 @@ def settings_or_exit(*, quiet: bool = False) -> Settings:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(exc, file=sys.stderr)
+        print(scrub(str(exc)), file=sys.stderr)
         raise typer.Exit(2) from None
     level = settings.log_level
     if quiet and level in ("DEBUG", "INFO"):
@@ -49,7 +49,7 @@ def friendly_errors() -> Iterator[None]:
         yield
     except (OSError, RedisError, SQLAlchemyError, httpx.HTTPError, AlembicCommandError) as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"config-sync: {type(exc).__name__}: {first_line}", file=sys.stderr)
+        print(scrub(f"config-sync: {type(exc).__name__}: {first_line}"), file=sys.stderr)
         raise typer.Exit(1) from None
 
 

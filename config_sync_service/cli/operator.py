@@ -131,7 +131,7 @@ def replay_command(
             print(title)
             print(render.render_page(dlq.Page(report.total, len(items), 0, len(items), items)))
     print(report.summary_line())
-    if report.undelivered:
+    if report.undelivered or report.failed:
         raise typer.Exit(1)
 
 
@@ -168,7 +168,7 @@ def status_command(
     """Show a running daemon's /status: agents per status, the oldest out-of-sync agents, queue, dead letters."""
     import httpx
 
-    from config_sync_service.cli.render import render_status
+    from config_sync_service.cli.render import printable, render_status
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with friendly_errors():
@@ -177,7 +177,9 @@ def status_command(
         print("config-sync: /status refused the operator token: pass --token or set OPERATOR_TOKEN", file=sys.stderr)
         raise typer.Exit(1)
     if response.status_code != 200:
-        print(f"config-sync: /status answered {response.status_code}: {response.text[:200]}", file=sys.stderr)
+        print(
+            f"config-sync: /status answered {response.status_code}: {printable(response.text[:200])}", file=sys.stderr
+        )
         raise typer.Exit(1)
     data = response.json()
     print(json.dumps(data, indent=2) if as_json else render_status(data, url=url))

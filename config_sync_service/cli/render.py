@@ -1,19 +1,41 @@
-"""Plain-text views for the command line: `/status` and dead-letter entries."""
+"""Plain-text views for the command line: `/status` and dead-letter entries.
+
+Everything shown comes from outside (published payloads, Pipecat's error messages, agent names, entries changed by
+hand), so every piece of text goes through `printable` on its way into a line: a terminal never receives an escape
+sequence, a bell or a carriage return from data, only their visible escapes (`\\x1b`, `\\x07`, `\\r`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from config_sync_service.admin.dlq import Listed, Page
 from config_sync_service.db.models import SyncStatus
 
+# what a terminal acts on: C0 controls, DEL, C1 controls (U+0080–U+009F, CSI among them), bidi embeddings,
+# overrides and isolates, line and paragraph separators, and lone surrogates (which would not even print)
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def printable(value: object) -> str:
+    """`value` as text a terminal shows as it is: control and direction characters escaped visibly."""
+    return _UNSAFE.sub(_escaped, str(value))
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, indent: str = "  ") -> list[str]:
     """Left-aligned columns; the last one is not padded."""
-    cells = [[str(h) for h in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
+    cells = [[printable(h) for h in headers], *[["" if c is None else printable(c) for c in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = []
     for row in cells:
@@ -40,17 +62,20 @@ def ago(seconds: float | None) -> str:
 def when(epoch: float | None) -> str:
     if not epoch:
         return "-"
-    return dt.datetime.fromtimestamp(float(epoch), dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    try:
+        return dt.datetime.fromtimestamp(float(epoch), dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):  # a time no calendar holds (an entry changed by hand)
+        return f"? ({epoch})"
 
 
 def _short(text: str | None, width: int) -> str:
-    text = " ".join((text or "").split())
+    text = printable(" ".join(str(text or "").split()))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def render_status(data: dict[str, Any], *, url: str) -> str:
     """`config-sync status`: agents per status, the oldest out-of-sync agents, queue, dead letters, sweep."""
-    header = (
+    header = printable(
         f"config-sync {data.get('version')} at {url}: up {ago(data.get('uptime_s'))}, "
         f"{'subscribed' if data.get('subscribed') else 'NOT subscribed'} (process {data.get('owner')})"
     )
@@ -85,13 +110,13 @@ def _process(data: dict[str, Any]) -> list[str]:
             f"Last error:   {when(last.get('at'))} agent {last.get('agent_id')} {last.get('error_class')}: "
             f"{_short(last.get('message'), 100)}"
         )
-    return lines
+    return [printable(line) for line in lines]
 
 
 def _out_of_sync(data: dict[str, Any]) -> list[str]:
     out = data.get("out_of_sync", {})
     oldest = out.get("oldest", [])
-    lines = [f"Out of sync: {out.get('count', 0)} agent(s)" + (", oldest first" if oldest else "")]
+    lines = [printable(f"Out of sync: {out.get('count', 0)} agent(s)") + (", oldest first" if oldest else "")]
     if oldest:
         lines += table(
             ("AGENT", "NAME", "STATUS", "ACTIVE", "SYNCED", "FOR", "LAST ERROR"),
@@ -141,4 +166,6 @@ def render_entry(item: Listed) -> str:
     for key in ("first_failure_at", "last_failure_at", "dead_at"):
         data[key] = f"{when(data[key])} ({data[key]})"
     width = max(len(k) for k in data)
-    return "\n".join(f"{k.ljust(width)}  {json.dumps(v) if isinstance(v, dict | list) else v}" for k, v in data.items())
+    return "\n".join(
+        printable(f"{k.ljust(width)}  {json.dumps(v) if isinstance(v, dict | list) else v}") for k, v in data.items()
+    )

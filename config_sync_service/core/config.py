@@ -7,8 +7,9 @@ Every option is declared once, here, with its environment variable name and mean
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyUrl, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -16,10 +17,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from agent_schema.deployment import Image
+from config_sync_service.core.redaction import hide_url_password, url_password
+
 AGENT_SECRET_PREFIX = "AGENT_SECRET_"  # noqa: S105  (a name prefix, not a secret)
 DEFAULT_UPDATES_CHANNEL = "agent_config_updates"  # what backends publish on (config_sync_service.publisher)
 DEFAULT_DLQ_KEY = "agent_config_updates_dlq"
 _POSTGRES_DRIVERS = {"postgresql", "postgres", "postgresql+asyncpg"}
+_URL_FIELDS = ("database_url", "redis_url")  # str, not SecretStr: their passwords are hidden by __repr_args__
 
 
 class SettingsError(Exception):
@@ -72,9 +77,9 @@ class Settings(BaseSettings):
         description="PIPECAT_MAX_REQUESTS_PER_S: requests per second to Pipecat Cloud for the whole deployment "
         "(every worker and pod, paced through Redis); unset: no limit but the pauses 429s ask for.",
     )
-    agent_image: str = Field(
+    agent_image: Image = Field(  # the rule of a configuration's `deployment.image`: one image rule
         "dailyco/pipecat-agent:latest",
-        description="AGENT_IMAGE: bot image (with tag) for configurations that name none.",
+        description="AGENT_IMAGE: bot image (with a tag or a digest) for configurations that name none.",
     )
     agent_region: str | None = Field(None, description="AGENT_REGION: region for new agents (org default).")
     pipecat_org: str | None = Field(
@@ -110,7 +115,9 @@ class Settings(BaseSettings):
         60.0, description="LEASE_S: how long a claim on an agent lasts before another process may take it."
     )
     retry_max_attempts: Annotated[int, Field(ge=1)] = Field(
-        8, description="RETRY_MAX_ATTEMPTS: processor attempts for transient errors before ERROR_SYNC."
+        8,
+        description="RETRY_MAX_ATTEMPTS: failed attempts in a row (at one version) before a dead letter; a "
+        "transient error is then retried on at the capped backoff, a bug stops (internal_error).",
     )
     retry_base_delay_s: Annotated[float, Field(gt=0)] = Field(
         0.5, description="RETRY_BASE_DELAY_S: first backoff delay; doubles per attempt, with jitter."
@@ -176,31 +183,21 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("agent_image")
-    @classmethod
-    def _image_has_tag(cls, value: str) -> str:
-        if not image_has_tag(value):
-            raise ValueError("must include a tag, e.g. repo/image:1.0")
-        return value
-
     @property
     def pipecat_api_base(self) -> str:
         return str(self.pipecat_api_url).rstrip("/")
 
     def secret_values(self) -> list[str]:
-        """Every configured secret value, for log redaction."""
+        """Every configured secret value, for redaction: keys, tokens, shared bot secrets, the URLs' passwords."""
         found = [self.pipecat_api_key, self.pipecat_public_api_key, self.operator_token]
         found += list(self.agent_secrets.values())
-        return [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+        values = [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+        return values + url_password(self.database_url) + url_password(self.redis_url)
 
-
-def image_has_tag(image: str) -> bool:
-    """True when an image reference carries a tag or digest (`repo:tag`, `host:5000/repo:tag`, `@sha256:`)."""
-    if "@" in image:
-        return True
-    last = image.rsplit("/", 1)[-1]
-    name, _, tag = last.partition(":")
-    return bool(name) and bool(tag)
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """As pydantic's, with the passwords of DATABASE_URL and REDIS_URL hidden (the other secrets are SecretStr)."""
+        for name, value in super().__repr_args__():
+            yield name, hide_url_password(value) if name in _URL_FIELDS and isinstance(value, str) else value
 
 
 def _agent_secrets_from_env(environ: dict[str, str]) -> dict[str, SecretStr]:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
-from collections.abc import Iterable, MutableMapping
-from typing import Any, TextIO
+from collections.abc import Iterable
+from typing import TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-REDACTED = "[REDACTED]"
-_SECRET_NAME = re.compile(
-    r"(^|_|-)(key|token|secret|password|passwd|authorization|auth)($|_|-)|apikey|api_key", re.IGNORECASE
-)
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\"]+")
+from config_sync_service.core import redaction
+from config_sync_service.core.redaction import REDACTED, is_secret_name, scrub
+
+# callers scrub through `core.logging` or `core.redaction` alike: the redactor is the one in core/redaction.py
+__all__ = ["REDACTED", "configure_logging", "get_logger", "is_secret_name", "scrub"]
+
 # stdlib loggers whose records should leave as our JSON lines, at a sensible level
 _ROUTED_LOGGERS = {
     "uvicorn": None,
@@ -32,45 +32,15 @@ _ROUTED_LOGGERS = {
 }
 
 
-def is_secret_name(name: str) -> bool:
-    """Field names whose values are never logged (`*key*`, `*token*`, `*secret*`, `authorization`, …)."""
-    return bool(_SECRET_NAME.search(name))
-
-
-class SecretRedactor:
-    """structlog processor: hides secret-named fields and any known secret value wherever it appears."""
-
-    def __init__(self, secret_values: Iterable[str] = ()) -> None:
-        self.secret_values = sorted({v for v in secret_values if len(v) >= 4}, key=len, reverse=True)
-
-    def scrub_text(self, text: str) -> str:
-        for value in self.secret_values:
-            if value in text:
-                text = text.replace(value, REDACTED)
-        return _BEARER.sub(r"\1" + REDACTED, text)
-
-    def scrub(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.scrub_text(value)
-        if isinstance(value, MutableMapping):
-            return {
-                k: REDACTED if isinstance(k, str) and is_secret_name(k) else self.scrub(v) for k, v in value.items()
-            }
-        if isinstance(value, list | tuple):
-            return [self.scrub(v) for v in value]
-        return value
-
-    def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
-        event_dict.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
-        for key in list(event_dict):
-            if key != "event" and is_secret_name(key):
-                event_dict[key] = REDACTED
-            else:
-                event_dict[key] = self.scrub(event_dict[key])
-        return event_dict
-
-
-_redactor = SecretRedactor()
+def _redact(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: every field through the one redactor (`core.redaction`); secret-named ones hidden."""
+    event_dict.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
+    for key in list(event_dict):
+        if key != "event" and is_secret_name(key):
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = scrub(event_dict[key])
+    return event_dict
 
 
 def configure_logging(
@@ -81,8 +51,7 @@ def configure_logging(
     stream: TextIO | None = None,
 ) -> None:
     """Configure structlog and the standard library's root logger; safe to call more than once."""
-    global _redactor
-    _redactor = SecretRedactor(secret_values)
+    redaction.configure(secret_values)
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -90,7 +59,7 @@ def configure_logging(
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
-        _redactor,
+        _redact,
     ]
     renderer: Processor = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
@@ -115,11 +84,6 @@ def configure_logging(
         routed.handlers[:] = []
         routed.propagate = True
         routed.setLevel(max(floor or 0, logging.getLevelName(level)))
-
-
-def scrub(value: Any) -> Any:
-    """Redact known secrets from a value (used for error messages that leave the process)."""
-    return _redactor.scrub(value)
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

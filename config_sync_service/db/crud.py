@@ -7,8 +7,11 @@ config-sync writes only the sync columns, always with a compare-and-set on the v
 
 from __future__ import annotations
 
+import copy
 import functools
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +23,15 @@ from config_sync_service.db.models import Agent, AgentConfiguration, DesiredStat
 from config_sync_service.db.tables import AGENTS
 
 _UNSET: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigurationParts:
+    """The three JSON columns of a configuration version, as stored (any JSON: the schema is not the db's)."""
+
+    deployment: Any
+    llm_context: Any
+    secrets: Any
 
 
 async def get_agent_details(session: AsyncSession, *, agent_id: uuid.UUID) -> Agent | None:
@@ -75,13 +87,24 @@ async def add_configuration(
     deployment: dict[str, Any] | None = None,
     llm_context: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
+    check: Callable[[ConfigurationParts], object] | None = None,
 ) -> AgentConfiguration:
-    """A new version that becomes the active one; omitted parts are carried over from the previous version."""
+    """A new version that becomes the active one; omitted parts are carried over from the previous version.
+
+    `check` sees the whole new configuration (the parts given and the parts carried over) before anything is
+    written; whatever it raises leaves the database as it was."""
     # the row lock serialises concurrent writers of one agent, so versions stay gap-free and unique
     locked = await session.execute(select(Agent.id).where(col(Agent.id) == agent_id).with_for_update())
     if locked.scalar_one_or_none() is None:
         raise LookupError(f"agent {agent_id} does not exist")
     previous = await get_active_configuration(session, agent_id=agent_id)
+    parts = ConfigurationParts(
+        deployment=deployment if deployment is not None else (previous.deployment if previous else {}),
+        llm_context=llm_context if llm_context is not None else (previous.llm_context if previous else {}),
+        secrets=secrets if secrets is not None else (previous.secrets if previous else {}),
+    )
+    if check is not None:
+        check(parts)
     top = await session.execute(
         select(sa.func.coalesce(sa.func.max(AgentConfiguration.version), 0)).where(
             col(AgentConfiguration.agent_id) == agent_id
@@ -97,9 +120,9 @@ async def add_configuration(
         agent_id=agent_id,
         version=version,
         is_active=True,
-        deployment=deployment if deployment is not None else dict(previous.deployment if previous else {}),
-        llm_context=llm_context if llm_context is not None else dict(previous.llm_context if previous else {}),
-        secrets=secrets if secrets is not None else dict(previous.secrets if previous else {}),
+        deployment=copy.deepcopy(parts.deployment),
+        llm_context=copy.deepcopy(parts.llm_context),
+        secrets=copy.deepcopy(parts.secrets),
     )
     session.add(config)
     await session.flush()

@@ -1,4 +1,8 @@
-"""`/_emulator/*`: test and operator controls. Unauthenticated, never faulted, never recorded."""
+"""`/_emulator/*`: test and operator controls. Unauthenticated, never faulted, never recorded.
+
+Being unauthenticated, they hand out no secret values unless the emulator was started to (`reveal_secret_values`),
+and forward nothing beyond loopback (`check_bot_url`).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,22 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from config_sync_service.emulator.config import Faults
+from config_sync_service.emulator.config import Faults, check_bot_url
 from config_sync_service.emulator.deps import get_state
 from config_sync_service.emulator.faults import FaultInjector
 from config_sync_service.emulator.state import EmulatorState
 
 router = APIRouter(prefix="/_emulator", tags=["emulator control"])
+REDACTED = "[REDACTED]"
+
+
+def _redacted(body: Any) -> Any:
+    """A recorded body with every `secretValue` hidden (secret set upserts, the CLI's one-key form, pull secrets)."""
+    if isinstance(body, dict):
+        return {k: REDACTED if k == "secretValue" else _redacted(v) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_redacted(v) for v in body]
+    return body
 
 
 async def _injector(request: Request) -> FaultInjector:
@@ -31,7 +45,8 @@ async def calls(
             for c in state.calls
             if (op is None or c.op == op) and (agent is None or c.agent == agent) and c.time >= since
         ]
-        return [asdict(c) for c in found]
+        reveal = state.config.reveal_secret_values
+        return [asdict(c) | ({} if reveal else {"body": _redacted(c.body)}) for c in found]
 
 
 @router.post("/reset")
@@ -106,20 +121,28 @@ async def received(session_id: str, state: EmulatorState = Depends(get_state)) -
 
 @router.put("/bots/{agent}")
 async def register_bot(agent: str, body: dict[str, str], state: EmulatorState = Depends(get_state)) -> dict[str, str]:
-    """Forward the agent's Session API calls to a running bot at `body.url`."""
+    """Forward the agent's Session API calls to a running bot at `body.url` (loopback only)."""
+    url = body.get("url", "")
+    try:
+        check_bot_url(url)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
     with state.lock:
-        state.bots[agent] = body["url"]
-    return {"agent": agent, "url": body["url"]}
+        state.bots[agent] = url
+    return {"agent": agent, "url": url}
 
 
 @router.get("/secrets/{set_name}")
 async def secret_values(set_name: str, state: EmulatorState = Depends(get_state)) -> dict[str, str]:
-    """A secret set's values (the real API never returns them; tests need to)."""
+    """A secret set's keys, and its values if the emulator reveals them (the real API never returns them; the tests
+    that check what reached the set opt in)."""
     with state.lock:
         secret_set = state.secret_sets.get(set_name)
         if secret_set is None:
             raise HTTPException(404, "no such secret set")
-        return dict(secret_set.values)
+        if state.config.reveal_secret_values:
+            return dict(secret_set.values)
+        return dict.fromkeys(secret_set.values, REDACTED)
 
 
 @router.get("/state")

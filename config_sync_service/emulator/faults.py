@@ -101,7 +101,7 @@ class FaultInjector:
     def _fraction(self, table: dict[str, float], op: str) -> float:
         return table.get(op, table.get("*", 0.0))
 
-    async def before(self, op: str) -> Response | None:
+    async def before(self, op: str, body: bytes = b"") -> Response | None:
         faults = self.state.config.faults
         delay = faults.latency_ms / 1000 + self.random.uniform(0, faults.latency_jitter_ms / 1000)
         delay += faults.op_latency_s.get(op, faults.op_latency_s.get("*", 0.0))
@@ -114,7 +114,7 @@ class FaultInjector:
             queued = faults.fail_next.get(op)
             forced = queued.pop(0) if queued else None
         if forced is not None:
-            return _fault_response(forced, faults.retry_after_s)
+            return _fault_response(forced, faults.retry_after_s, echo=body if faults.echo_request else None)
         if self._rate_limited():
             return _fault_response(429, faults.retry_after_s)
         if self.random.random() < self._fraction(faults.rate_429, op):
@@ -124,7 +124,7 @@ class FaultInjector:
         return None
 
 
-def _fault_response(status: int, retry_after: int) -> Response:
+def _fault_response(status: int, retry_after: int, *, echo: bytes | None = None) -> Response:
     if status == 429:
         return JSONResponse(
             {"status": 429, "code": "429", "message": "Rate limit exceeded. Please try again later"},
@@ -134,7 +134,8 @@ def _fault_response(status: int, retry_after: int) -> Response:
     if status >= 500:
         return JSONResponse({"error": "Internal Server Error", "code": str(status)}, status_code=status)
     codes = {400: "GENERIC_BAD_REQUEST", 401: "UNAUTHORIZED", 404: "NOT_FOUND", 409: "CONFLICT"}
-    return JSONResponse({"error": "Injected fault", "code": codes.get(status, str(status))}, status_code=status)
+    error = "Injected fault" if echo is None else f"Invalid request: {echo[:2000].decode('utf-8', 'replace')}"
+    return JSONResponse({"error": error, "code": codes.get(status, str(status))}, status_code=status)
 
 
 class RecordAndInject:
@@ -182,7 +183,7 @@ class RecordAndInject:
                 call.duration_s = time.monotonic() - started
             await send(message)
 
-        fault = await self.injector.before(op)
+        fault = await self.injector.before(op, raw)
         if fault is not None:
             await fault(scope, replay, recording_send)
         else:

@@ -9,7 +9,7 @@ from typing import Any
 import uvicorn
 
 from config_sync_service.emulator.app import create_app
-from config_sync_service.emulator.config import DEFAULT_PRIVATE_KEY, DEFAULT_PUBLIC_KEY, EmulatorConfig
+from config_sync_service.emulator.config import DEFAULT_PRIVATE_KEY, DEFAULT_PUBLIC_KEY, EmulatorConfig, check_bind
 from config_sync_service.emulator.state import EmulatorState
 
 
@@ -18,9 +18,18 @@ def dev_config(*, deploy_delay_s: float = 2.0, secret_ready_delay_s: float = 0.3
 
 
 class EmulatorServer:
-    """uvicorn in a thread; port 0 picks a free port. Use as a context manager or `start()`/`stop()`."""
+    """uvicorn in a thread; port 0 picks a free port. Use as a context manager or `start()`/`stop()`. Loopback only
+    unless `allow_remote`."""
 
-    def __init__(self, config: EmulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        allow_remote: bool = False,
+    ) -> None:
+        check_bind(host, allow_remote=allow_remote)
         self.config = config or EmulatorConfig()
         self.app = create_app(self.config)
         self.host = host

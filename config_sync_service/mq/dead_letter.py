@@ -11,13 +11,14 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 
 import redis.asyncio as aioredis
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from config_sync_service.core.logging import get_logger, scrub
 
 log = get_logger("config_sync.dead_letter")
 MAX_RAW_CHARS = 4096  # a 1 MiB junk payload is kept as its head, with its size
 MAX_FIELD_CHARS = 200  # a version or change type that was no such thing, as text
-REPLAY_CLAIM_TTL_S = 3600
+REPLAY_TTL_S = 3600  # a registered replay request not spent by then forces nothing
 # every worker of every replica hears each published payload; copies of one are one dead letter in this window
 ONCE_TTL_S = 300
 # the marker and the entry go in together, or neither does (no copy is dropped for an entry never written)
@@ -103,26 +104,45 @@ class DeadLetterEntry:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> DeadLetterEntry:
+        """The entry a stored item holds; ValueError if it holds none: not a JSON object, `id` or `dead_at` missing,
+        a field of the wrong type (a text `dead_at`, a numeric `id`, a `replay_count` that is no integer, NaN)."""
         data = json.loads(text)
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        if not isinstance(data, dict) or not data.keys() >= _REQUIRED_WHEN_READ:
+            raise ValueError("not an entry: a JSON object with an id and a dead_at is needed")
+        return _STORED.validate_json(text)
 
     @classmethod
     def from_stored(cls, text: str) -> DeadLetterEntry:
-        """`from_json`, or for an item someone else pushed that is no entry, an entry describing it."""
+        """`from_json`, or for an item that holds no entry (someone else pushed it, or it was changed by hand), an
+        `unreadable_entry` describing it, with a warning. Reading never raises."""
         try:
-            entry = cls.from_json(text)
-        except (ValueError, TypeError, AttributeError) as exc:
+            return cls.from_json(text)
+        except (ValueError, RecursionError) as exc:  # pydantic's ValidationError is a ValueError
             described = cls.build(
                 text,
                 reason="unreadable_entry",
                 error_class=type(exc).__name__,
                 error_message="the list holds an item that is not a dead-letter entry",
             )
-            return replace(
+            entry = replace(
                 described, id=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32], dead_at=0.0
             )
-        return entry
+            log.warning("dlq.unreadable_entry", entry_id=entry.id, error=_why(exc))
+            return entry
+
+
+# a foreign item is read strictly: a field of the wrong type makes it unreadable, never a crash later on
+DeadLetterEntry.__pydantic_config__ = ConfigDict(strict=True, allow_inf_nan=False)  # type: ignore[attr-defined]
+_STORED: TypeAdapter[DeadLetterEntry] = TypeAdapter(DeadLetterEntry)
+_REQUIRED_WHEN_READ = frozenset({"id", "dead_at"})
+
+
+def _why(exc: Exception) -> str:
+    """What was wrong with an item, without its values (the field and the rule, or the JSON error)."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc']) or 'item'}: {first['type']}"
+    return f"{type(exc).__name__}: {str(exc)[:100]}"
 
 
 class DeadLetterQueue:
@@ -188,13 +208,32 @@ class DeadLetterQueue:
                 removed += sum(int(n) for n in await pipe.execute())
         return removed
 
-    async def claim_replay(self, replay_id: str, owner: str) -> bool:
-        """True for the first process to spend a replay request that every worker received (SET NX).
+    # --- replay requests: registered by the operator tooling, spent by the one worker that forces the re-run ----
+    def _replay_key(self, replay_id: str) -> str:
+        return f"{self.key}:replay:{replay_id}"
 
-        If Redis cannot answer, the replay runs: twice is better than never.
+    async def register_replay(self) -> str:
+        """A fresh replay id, registered for `REPLAY_TTL_S`: only a registered, unspent id forces a re-run."""
+        replay_id = uuid.uuid4().hex
+        await self.redis.set(self._replay_key(replay_id), writer_id(), nx=True, ex=REPLAY_TTL_S)
+        return replay_id
+
+    async def replay_registered(self, replay_id: str) -> bool:
+        """Whether the tooling registered this id and nobody spent it yet (False if Redis cannot say)."""
+        try:
+            return bool(await self.redis.exists(self._replay_key(replay_id)))
+        except Exception as exc:
+            log.warning("dlq.replay_check_failed", replay_id=replay_id, error=type(exc).__name__)
+            return False
+
+    async def spend_replay(self, replay_id: str) -> bool:
+        """True for the one process that spends a registered replay id (every worker received the request).
+
+        An unregistered or spent id is False, and so is an id Redis cannot answer for: forcing is an operator's
+        privilege, so in doubt the message is a plain hint (the agent's entry was replayed; replay it again).
         """
         try:
-            return bool(await self.redis.set(f"{self.key}:replay:{replay_id}", owner, nx=True, ex=REPLAY_CLAIM_TTL_S))
+            return bool(await self.redis.delete(self._replay_key(replay_id)))
         except Exception as exc:
-            log.warning("dlq.replay_claim_failed", replay_id=replay_id, error=type(exc).__name__)
-            return True
+            log.warning("dlq.replay_spend_failed", replay_id=replay_id, error=type(exc).__name__)
+            return False

@@ -9,6 +9,7 @@ config-sync, only once it is committed.
             session, redis, agent_id=agent_id, llm_context={"system_prompt": "…"}
         )
     # committed: the message is on the channel; an exception in the block rolled back and published nothing
+    # an invalid configuration raises InvalidConfigurationError (`.lines`: every `path: rule`) and writes nothing
 
 The choice: the message is published from SQLAlchemy's `after_commit` session event, not by committing inside
 this function. So the new version can share the caller's transaction with the caller's other writes, and the
@@ -34,6 +35,7 @@ from config_sync_service.core.config import DEFAULT_UPDATES_CHANNEL
 from config_sync_service.core.logging import get_logger
 from config_sync_service.db import crud
 from config_sync_service.db.models import AgentConfiguration
+from config_sync_service.schemas import agent_config
 from config_sync_service.schemas.messages import ChangeMessage, ChangeType
 
 log = get_logger("config_sync.publisher")
@@ -47,17 +49,20 @@ async def publish_change(
     version: int,
     change_type: ChangeType | str,
     channel: str = DEFAULT_UPDATES_CHANNEL,
-    replay_count: int | None = None,
+    replay: tuple[int, str] | None = None,
 ) -> int:
     """Publish one change message (validated as the daemon will read it); returns how many subscribers got it.
 
     Call it only after the version is committed: `save_configuration_and_publish` does that for you.
-    `replay_count` (only `config-sync dlq replay` sets it) makes the message a replay request: the agent is run
-    again even after a permanent error, by the one worker that spends its fresh `replay_id`.
+    `replay` (only `config-sync dlq replay` sets it: the replay count and an id it registered with
+    `DeadLetterQueue.register_replay`) makes the message a replay request: the agent is run again even after a
+    permanent error, by the one worker that spends the id. A `replay: true` whose id nobody registered forces nothing.
     """
     fields: dict[str, Any] = {"agent_id": agent_id, "version": version, "change_type": change_type}
-    if replay_count is not None:
-        fields |= {"replay": True, "replay_count": replay_count, "replay_id": uuid.uuid4().hex}
+    replay_count = None
+    if replay is not None:
+        replay_count, replay_id = replay
+        fields |= {"replay": True, "replay_count": replay_count, "replay_id": replay_id}
     message = ChangeMessage.model_validate(fields)
     receivers = int(await redis.publish(channel, message.to_json()))
     log.info(
@@ -86,13 +91,15 @@ async def save_configuration_and_publish(
     """Add the agent's next configuration version (the active one) in the caller's transaction, and publish its
     change message when that transaction commits; nothing is published if it rolls back.
 
-    Omitted parts are carried over from the previous version. `change_type` defaults to PROVISION for a first
-    version, CONTEXT_UPDATE when only `llm_context` is given, FULL_SYNC otherwise (the daemon does what the
-    database says is needed either way).
+    Omitted parts are carried over from the previous version. The whole new configuration (with what was carried
+    over) is validated first, as the daemon will: an invalid one raises `InvalidConfigurationError` (its `lines`
+    name every field at fault) before anything is written, and nothing is published. `change_type` defaults to
+    PROVISION for a first version, CONTEXT_UPDATE when only `llm_context` is given, FULL_SYNC otherwise (the
+    daemon does what the database says is needed either way).
     """
     first = await crud.get_active_configuration(session, agent_id=agent_id) is None
     config = await crud.add_configuration(
-        session, agent_id=agent_id, deployment=deployment, llm_context=llm_context, secrets=secrets
+        session, agent_id=agent_id, deployment=deployment, llm_context=llm_context, secrets=secrets, check=_valid
     )
     if change_type is None:
         if first:
@@ -104,6 +111,10 @@ async def save_configuration_and_publish(
     message = ChangeMessage(agent_id=agent_id, version=config.version, change_type=change_type)
     _pending(session.sync_session).append((redis, channel, message))
     return config
+
+
+def _valid(parts: crud.ConfigurationParts) -> None:
+    agent_config.parse_parts(deployment=parts.deployment, llm_context=parts.llm_context, secrets=parts.secrets)
 
 
 def _pending(session: Session) -> list[tuple[aioredis.Redis, str, ChangeMessage]]:

@@ -6,9 +6,9 @@ import asyncio
 import time
 import uuid
 
-from config_sync_service.core import metrics
+from config_sync_service.core import metrics, redaction
 from config_sync_service.core.backoff import backoff_delay
-from config_sync_service.core.errors import classify
+from config_sync_service.core.errors import ErrorKind, classify
 from config_sync_service.core.logging import get_logger
 from config_sync_service.core.metrics import Event, Outcome
 from config_sync_service.db.session import SessionFactory
@@ -18,6 +18,7 @@ from config_sync_service.processing import dead_letters
 from config_sync_service.processing.config import EngineConfig
 from config_sync_service.processing.hints import Hint, PendingHints
 from config_sync_service.processing.operations import Operations
+from config_sync_service.processing.passes import Result
 from config_sync_service.processing.processor import Processor
 from config_sync_service.processing.queue import ShutDownError, WorkQueue
 from config_sync_service.processing.retry_budget import RetryBudget
@@ -54,6 +55,7 @@ class SyncEngine:
             owner=self.owner,
         )
         self.sweeper = Sweeper(sessions=sessions, enqueue=self.queue.add, interval_s=config.reconcile_interval_s)
+        self._crash_streaks: dict[uuid.UUID, int] = {}  # passes in a row that raised, per agent (for _crashed)
         self._workers: list[asyncio.Task[None]] = []
         self._sweeper_task: asyncio.Task[None] | None = None
 
@@ -65,7 +67,15 @@ class SyncEngine:
         if isinstance(parsed, Rejection):
             await self._reject(raw, parsed)
             return
-        self.submit(parsed.agent_id, Hint.of(parsed, raw))
+        self.submit(parsed.agent_id, await self._replay_checked(Hint.of(parsed, raw)))
+
+    async def _replay_checked(self, hint: Hint) -> Hint:
+        """Anyone who can publish can write `replay: true`: it counts only with an id the tooling registered (so a
+        forged request cannot even displace a real one waiting in the queue); the processor spends it."""
+        if not hint.force or (hint.replay_id is not None and await self.dlq.replay_registered(hint.replay_id)):
+            return hint
+        log.warning("replay.refused", agent_id=str(hint.message.agent_id) if hint.message else None)
+        return Hint(hint.message, hint.raw)
 
     def submit(self, agent_id: uuid.UUID, hint: Hint) -> None:
         self.hints.add(agent_id, hint)
@@ -98,7 +108,6 @@ class SyncEngine:
         return bool(running) and self._sweeper_task is not None and not self._sweeper_task.done()
 
     async def _work(self) -> None:
-        failures = 0
         while True:
             try:
                 agent_id = await self.queue.get()
@@ -106,28 +115,50 @@ class SyncEngine:
                 return
             hint = self.hints.take(agent_id)
             started = time.monotonic()
-            try:
-                result = await self.processor.process(agent_id, hint)
-                metrics.observe_sync(result.outcome, time.monotonic() - started)
-                self.stats.count(Event.PROCESSED)
-                failures = 0
-                if result.requeue_after is not None:
-                    self.hints.keep_for_retry(agent_id, hint)
-                    self.queue.add_after(agent_id, result.requeue_after)
-            except Exception as exc:  # the database away (transient), or a bug: log, back off, try again later
-                failures += 1
-                self._crashed(agent_id, hint, exc, failures)
-            finally:
-                self.queue.done(agent_id)
+            result: Result | None
+            with redaction.scope():  # the agent's secrets, added by its passes, stay hidden in a crash's record
+                try:
+                    try:
+                        result = await self.processor.process(agent_id, hint)
+                        self._crash_streaks.pop(agent_id, None)
+                    except Exception as exc:  # a bug, or the database away: see _crashed
+                        result = await self._crashed(agent_id, hint, exc, started)
+                    if result is not None:
+                        self._finished(agent_id, hint, result, started)
+                finally:
+                    self.queue.done(agent_id)
 
-    def _crashed(self, agent_id: uuid.UUID, hint: Hint, exc: Exception, failures: int) -> None:
-        verdict = classify(exc)
+    def _finished(self, agent_id: uuid.UUID, hint: Hint, result: Result, started: float) -> None:
+        metrics.observe_sync(result.outcome, time.monotonic() - started)
+        self.stats.count(Event.PROCESSED)
+        if result.requeue_after is not None:
+            self.hints.keep_for_retry(agent_id, hint)
+            self.queue.add_after(agent_id, result.requeue_after)
+
+    async def _crashed(self, agent_id: uuid.UUID, hint: Hint, exc: Exception, started: float) -> Result | None:
+        """A pass raised. A bug is a failed attempt of the agent, recorded like any other (bounded by the one
+        failure decision); when it cannot be recorded (the database away), log it, back off and try again."""
         self.stats.count(Event.ERRORS)
-        self.stats.error(agent_id=str(agent_id), error_class=type(exc).__name__, message=str(exc)[:500])
-        log.error("sync.crashed", agent_id=str(agent_id), kind=verdict.kind.value, exc_info=exc)
+        verdict = classify(exc)
+        if verdict.kind is ErrorKind.BUG:
+            try:
+                recorded = await self.processor.record_crash(agent_id, hint, exc, started)
+                self._crash_streaks.pop(agent_id, None)  # the row counts the attempts from here
+                return recorded
+            except Exception as again:
+                log.warning("sync.crash_not_recorded", agent_id=str(agent_id), error_class=type(again).__name__)
+        streak = self._crash_streaks[agent_id] = self._crash_streaks.get(agent_id, 0) + 1
+        self.stats.error(
+            agent_id=str(agent_id), error_class=type(exc).__name__, message=redaction.excerpt(str(exc), 500)
+        )
+        # the traceback once per agent and streak: a database away for a minute is one, not one per retry
+        log.error(
+            "sync.crashed", agent_id=str(agent_id), kind=verdict.kind.value, exc_info=exc if streak == 1 else None
+        )
         self.hints.put_back(agent_id, hint)
-        retry_in = backoff_delay(failures, base_s=CRASH_BASE_S, cap_s=CRASH_CAP_S, floor_s=verdict.floor_s)
+        retry_in = backoff_delay(streak, base_s=CRASH_BASE_S, cap_s=CRASH_CAP_S, floor_s=verdict.floor_s)
         self.queue.add_after(agent_id, retry_in)
+        return None
 
     async def stop(self, grace_s: float) -> None:
         """Stop handing out work, let in-flight syncs finish for up to `grace_s`, then cancel the rest."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from config_sync_service.core.errors import ClassifiedError
+from config_sync_service.core import redaction
+from config_sync_service.core.errors import ClassifiedError, ErrorKind
 from config_sync_service.core.metrics import Outcome
 from config_sync_service.db.models import SyncStatus, utcnow
 from config_sync_service.pipecat_client.errors import PipecatNotFoundError
@@ -32,7 +33,11 @@ class Executor:
 
     async def run(self, current: Pass, hint: Hint) -> Result:
         """Do the pass's operation on Pipecat; a failure Pipecat or the configuration explains becomes a result
-        (anything else is the engine's to back off from)."""
+        (anything else is the engine's to back off from). The secret set's values are redacted from all it reports."""
+        with redaction.scope(current.secret_values):
+            return await self._run(current, hint)
+
+    async def _run(self, current: Pass, hint: Hint) -> Result:
         log, started = current.log(hint), time.monotonic()
         polling = current.plan.action is Action.POLL  # every few seconds while DEPLOYING: debug until it ends
         (log.debug if polling else log.info)("sync.started", status=current.agent.sync_status.value, force=hint.force)
@@ -40,8 +45,8 @@ class Executor:
             if current.invalid is not None:
                 raise current.invalid
             result = await self._operation(current)
-        except ClassifiedError as exc:
-            return self._failed(current, exc, hint, started)
+        except ClassifiedError as exc:  # anything else is a bug: it leaves the pass (Processor.record_crash)
+            return self.failed(current, exc, hint, started)
         self.stats.count(result.outcome)
         done = log.debug if polling and result.outcome is Outcome.DEPLOYING else log.info
         done("sync.succeeded", outcome=result.outcome.value, duration_s=round(time.monotonic() - started, 3))
@@ -110,19 +115,20 @@ class Executor:
         return Result(Outcome.DELETED, write=deleted)
 
     # --- failures ----------------------------------------------------------------------------------------------
-    def _failed(self, current: Pass, exc: ClassifiedError, hint: Hint, started: float) -> Result:
+    def failed(self, current: Pass, exc: Exception, hint: Hint, started: float) -> Result:
+        """The result of a pass that failed with `exc`, as failures.decide says: the write, a retry, a dead letter."""
         failure = self._decide(current, exc)
         self._count(current, failure)
         if failure.status is None:  # a poll to try again: the row stays DEPLOYING
             return Result(Outcome.RETRY, failure.retry_in_s)
-        self._log(current, hint, failure, started)
+        self._log(current, hint, failure, started, exc)
         return self._failure_result(current, hint, failure)
 
-    def _decide(self, current: Pass, exc: ClassifiedError) -> failures.Failure:
+    def _decide(self, current: Pass, exc: Exception) -> failures.Failure:
         action = current.plan.action
         return failures.decide(
             exc,
-            attempts_so_far=current.agent.attempts,
+            attempts_so_far=current.attempts_so_far,
             polling=action is Action.POLL,
             deprovisioning=action is Action.DEPROVISION,
             retry=self.config.retry,
@@ -132,20 +138,26 @@ class Executor:
 
     def _count(self, current: Pass, failure: failures.Failure) -> None:
         self.stats.error(agent_id=str(current.agent.id), error_class=failure.error_class, message=failure.message)
-        if failure.transient:
+        if failure.retried:
             self.stats.count(Outcome.RETRY)
         if failure.status is not None:
             self.stats.count(Outcome.FAILED)
 
-    def _log(self, current: Pass, hint: Hint, failure: failures.Failure, started: float) -> None:
-        current.log(hint).warning(
+    def _log(self, current: Pass, hint: Hint, failure: failures.Failure, started: float, exc: Exception) -> None:
+        """One line per failure; a bug also gets its traceback, once per streak (not at every retry)."""
+        bug = failure.kind is ErrorKind.BUG
+        first = current.attempts_so_far == 0 or current.agent.last_error_class != failure.error_class
+        (current.log(hint).error if bug else current.log(hint).warning)(
             "sync.failed",
             duration_s=round(time.monotonic() - started, 3),
             error_class=failure.error_class,
             error=failure.message,
             attempts=failure.attempts,
+            kind=failure.kind.value,
             transient=failure.transient,
             retry_in_s=None if failure.retry_in_s is None else round(failure.retry_in_s, 2),
+            dead_letter=failure.dead_letter_reason,
+            exc_info=exc if bug and first else None,
         )
 
     def _failure_result(self, current: Pass, hint: Hint, failure: failures.Failure) -> Result:
@@ -155,5 +167,5 @@ class Executor:
         if failure.dead_letter_reason is not None:
             entry = dead_letters.failed(current.agent.id, plan.version, hint, failure)
         write = Write(failure.status, plan.version, fields=failure.write_fields)
-        outcome = Outcome.RETRY if failure.transient else Outcome.FAILED
+        outcome = Outcome.RETRY if failure.retried else Outcome.FAILED
         return Result(outcome, failure.retry_in_s, write, entry)

@@ -13,8 +13,9 @@ from config_sync_service.schemas.messages import ChangeMessage
 class Hint:
     """What the message that queued an agent said (for logs and dead letters); `force` replays errors.
 
-    A replay (`config-sync dlq replay`) sets `force`, the `replay_count` its dead letter gets if the agent fails
-    again, and, when it came over the channel, a `replay_id` that only one process may spend.
+    A replay (`config-sync dlq replay`, `/operator/dlq/replay`) sets `force`, the `replay_count` its dead letter
+    gets if the agent fails again, and the `replay_id` the tooling registered: `force` counts only while that id is
+    registered and unspent (`SyncEngine._replay_checked` at intake, `Processor._spend_replay` once claimed).
     """
 
     message: ChangeMessage | None = None

@@ -7,6 +7,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
+from agent_schema import AgentConfigDocument, DeploymentConfig
 from config_sync_service.core.logging import get_logger
 from config_sync_service.db.models import Agent, AgentConfiguration
 from config_sync_service.pipecat_client.client import PipecatCloudClient
@@ -18,7 +19,6 @@ from config_sync_service.pipecat_client.errors import (
 from config_sync_service.pipecat_client.models import AgentSpec, AgentStatus
 from config_sync_service.processing.config import ProcessorConfig
 from config_sync_service.schemas import agent_config
-from config_sync_service.schemas.agent_config import DeploymentConfig
 
 log = get_logger("config_sync.operations")
 PUSH_CONCURRENCY = 10  # context pushes in flight per agent
@@ -50,24 +50,23 @@ class Target:
     default_region: str | None
 
     @classmethod
-    def of(cls, agent: Agent, config: AgentConfiguration, settings: ProcessorConfig) -> Target:
-        """The target of an agent's active configuration; `InvalidConfigurationError` if it cannot be deployed."""
-        deployment = agent_config.parse_deployment(config.deployment)
+    def of(
+        cls, agent: Agent, config: AgentConfiguration, document: AgentConfigDocument, settings: ProcessorConfig
+    ) -> Target:
+        """The target of an agent's active configuration, `document` being that configuration validated."""
         return cls(
             name=agent.pipecat_agent_name,
             set_name=agent_config.secret_set_name(agent.pipecat_agent_name),
             version=config.version,
-            deployment=deployment,
+            deployment=document.deployment,
             secret_values=agent_config.secret_set_values(
                 agent_id=str(agent.id),
                 version=config.version,
-                llm_context=config.llm_context,
+                document=document,
                 shared=settings.shared_secrets,
-                own=config.secrets,
-                deployment=deployment,
                 default_region=settings.agent_region,
             ),
-            llm_context=dict(config.llm_context),
+            llm_context=agent_config.as_json(document.llm_context),
             default_image=settings.agent_image,
             default_region=settings.agent_region,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from structlog.stdlib import BoundLogger
@@ -12,7 +13,7 @@ from config_sync_service.db.models import Agent, AgentConfiguration, SyncStatus
 from config_sync_service.mq.dead_letter import DeadLetterEntry
 from config_sync_service.processing.hints import Hint
 from config_sync_service.processing.operations import Target
-from config_sync_service.processing.plan import Plan
+from config_sync_service.processing.plan import Action, Plan
 from config_sync_service.schemas.agent_config import InvalidConfigurationError
 
 log = get_logger("config_sync.processor")
@@ -28,6 +29,25 @@ class Pass:
     number: int  # 1: the first pass of a claim
     target: Target | None = None  # what a provision or an update deploys
     invalid: InvalidConfigurationError | None = None  # or why the configuration cannot be deployed
+
+    @property
+    def needs_executor(self) -> bool:
+        """Pipecat calls to make, or a refused configuration to record as a failure (which makes none)."""
+        return self.invalid is not None or self.plan.action not in (Action.NOOP, Action.MARK_SYNCED)
+
+    @property
+    def attempts_so_far(self) -> int:
+        """Failed attempts in a row at this pass's version: a new version starts counting again."""
+        return self.agent.attempts if self.agent.target_version == self.plan.version else 0
+
+    @property
+    def secret_values(self) -> list[str]:
+        """What the pass must redact from everything it reports: the values of the secret set it writes (the
+        settings' redactor knows the shared ones already), or, with nothing to write, the agent's own secrets."""
+        if self.target is not None:
+            return list(self.target.secret_values.values())
+        own = self.config.secrets if self.config is not None else {}
+        return [v for v in own.values() if isinstance(v, str)] if isinstance(own, Mapping) else []
 
     def log(self, hint: Hint) -> BoundLogger:
         change = hint.message.change_type.value if hint.message else None

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config_sync_service.core.metrics import Event, Outcome
 from config_sync_service.db import claims, crud
-from config_sync_service.db.models import SyncStatus
+from config_sync_service.db.models import DesiredState, SyncStatus
 from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.mq.dead_letter import DeadLetterQueue
 from config_sync_service.processing import dead_letters
@@ -27,9 +27,10 @@ from config_sync_service.processing.hints import Hint
 from config_sync_service.processing.lease import lease_kept
 from config_sync_service.processing.operations import Operations, Target
 from config_sync_service.processing.passes import Pass, Result, Write
-from config_sync_service.processing.plan import Action, plan_for
+from config_sync_service.processing.plan import Action, Plan, plan_for
 from config_sync_service.processing.retry_budget import RetryBudget
 from config_sync_service.processing.stats import Stats
+from config_sync_service.schemas import agent_config
 from config_sync_service.schemas.agent_config import InvalidConfigurationError
 
 MAX_PASSES = 5  # re-reads while the agent keeps changing under us, before handing it back to the queue
@@ -71,9 +72,24 @@ class Processor:
             return Result(Outcome.CLAIMED_ELSEWHERE)
         return await self._run_passes(turn, hint)
 
+    async def record_crash(self, agent_id: uuid.UUID, hint: Hint, exc: Exception, started: float) -> Result | None:
+        """A pass raised what nobody expected (a bug): record it as a failed attempt of the agent, as
+        failures.decide says (bounded: `internal_error` once the attempts are spent). None: nothing to record here
+        (no such agent, or another live process holds it and records its own outcome)."""
+        async with transaction(self.sessions) as s:
+            claim = await claims.claim_agent(s, agent_id=agent_id, owner=self.owner, lease_s=self.config.lease_s)
+            if claim.snapshot is None:
+                return None
+            current = _crashed_pass(claim.snapshot)
+            result, snapshot = await self._end(s, current, self.executor.failed(current, exc, hint, started))
+        if result.dead_letter is not None:
+            await dead_letters.push(self.dlq, self.stats, result.dead_letter)
+        return result if snapshot is None else replace(result, requeue_after=0.0)  # changed meanwhile: claim kept
+
     async def _spend_replay(self, hint: Hint) -> Hint:
-        """Every worker got the replay request; only the first to spend its id forces the re-run."""
-        if hint.force and hint.replay_id is not None and not await self.dlq.claim_replay(hint.replay_id, self.owner):
+        """Only the operator's tooling may force a re-run: it registers a replay id first. Every worker got the
+        request; the first to spend the id forces the run. No id, or one not registered or spent: a plain hint."""
+        if hint.force and (hint.replay_id is None or not await self.dlq.spend_replay(hint.replay_id)):
             return hint.spent()
         return hint
 
@@ -99,7 +115,7 @@ class Processor:
         that needs no call ends right here (its write, the claim given back or the agent read again)."""
         while snapshot is not None:
             current = self._plan(snapshot, number=number, force=hint.force and number == 1)
-            if current.plan.action not in (Action.NOOP, Action.MARK_SYNCED):
+            if current.needs_executor:
                 await self._begin(s, current)
                 return result, current
             result, snapshot = await self._end(s, current, self._without_calls(current, hint))
@@ -128,15 +144,22 @@ class Processor:
         return result, snapshot
 
     def _plan(self, snapshot: claims.Snapshot, *, number: int, force: bool) -> Pass:
+        """The plan, and for a plan that applies the configuration, the configuration validated (DESIGN §14):
+        one the bot would refuse never reaches Pipecat."""
         agent, config = snapshot.agent, snapshot.config
         plan = plan_for(agent, config, snapshot.drift, shared_digest=self.shared_digest, force=force)
-        if plan.action not in (Action.PROVISION, Action.UPDATE):
+        if plan.action not in (Action.PROVISION, Action.UPDATE, Action.MARK_SYNCED):
             return Pass(agent, config, plan, number)
         assert config is not None
         try:
-            return Pass(agent, config, plan, number, target=Target.of(agent, config, self.config))
+            document = agent_config.parse_parts(
+                deployment=config.deployment, llm_context=config.llm_context, secrets=config.secrets
+            )
         except InvalidConfigurationError as exc:  # nothing to call with: the failure is written after the pass
             return Pass(agent, config, plan, number, invalid=exc)
+        if plan.action is Action.MARK_SYNCED:
+            return Pass(agent, config, plan, number)
+        return Pass(agent, config, plan, number, target=Target.of(agent, config, document, self.config))
 
     def _without_calls(self, current: Pass, hint: Hint) -> Result:
         if current.plan.action is Action.NOOP:
@@ -149,11 +172,11 @@ class Processor:
 
     async def _begin(self, s: AsyncSession, current: Pass) -> None:
         """Mark the row before the calls: the dashboard sees the work, and a crash leaves a trace the sweep finds."""
-        agent, plan = current.agent, current.plan
+        agent, plan, attempts = current.agent, current.plan, current.attempts_so_far  # 0 again for a new version
         if plan.action is Action.DEPROVISION:
-            await self._write(s, current, Write.of(plan, SyncStatus.PENDING_DELETE))
+            await self._write(s, current, Write.of(plan, SyncStatus.PENDING_DELETE, attempts=attempts))
         elif current.target is not None:
-            syncing = Write.of(plan, SyncStatus.SYNCING, error_message=agent.last_error_message)
+            syncing = Write.of(plan, SyncStatus.SYNCING, error_message=agent.last_error_message, attempts=attempts)
             await self._write(s, current, syncing)
 
     async def _write(self, s: AsyncSession, current: Pass, write: Write) -> bool:
@@ -168,3 +191,12 @@ class Processor:
             owner=self.owner,
             **write.fields,  # type: ignore[arg-type]
         )
+
+
+def _crashed_pass(snapshot: claims.Snapshot) -> Pass:
+    """The pass a crash is recorded against: the agent's current version and what it wants (the plan itself may be
+    what raised, so it is not asked)."""
+    agent, config = snapshot.agent, snapshot.config
+    deleting = agent.desired_state is DesiredState.DELETED
+    version = config.version if config is not None else (agent.synced_version or 0)
+    return Pass(agent, config, Plan(Action.DEPROVISION if deleting else Action.UPDATE, version), number=1)

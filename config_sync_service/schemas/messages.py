@@ -42,8 +42,9 @@ class ChangeMessage(BaseModel):
     """`{"agent_id": uuid, "version": int >= 1, "change_type": ...}`; extra fields are ignored.
 
     `config-sync dlq replay` adds `replay: true` (re-run the agent even after a permanent error), the replayed
-    entry's `replay_count` and a `replay_id` (so that one of the many workers receiving it does the forced run).
-    Backends never set them; malformed replay fields are dropped rather than rejecting the message.
+    entry's `replay_count` and a `replay_id` it registered in Redis first: the daemon forces the run only for a
+    registered id, once (one of the many workers receiving it). Backends never set them; a flag without such an id
+    forces nothing, and malformed replay fields are dropped rather than rejecting the message.
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)

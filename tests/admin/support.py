@@ -27,10 +27,12 @@ def entry(
 class Recorder:
     def __init__(self, delivered: bool = True, delay_s: float = 0.0) -> None:
         self.calls: list[tuple[uuid.UUID, int]] = []
+        self.replay_ids: list[str] = []
         self.delivered = delivered
         self.delay_s = delay_s
 
-    async def __call__(self, agent_id: uuid.UUID, *, replay_count: int, entry: DeadLetterEntry) -> bool:
+    async def __call__(self, agent_id: uuid.UUID, *, replay_count: int, replay_id: str, entry: DeadLetterEntry) -> bool:
         await asyncio.sleep(self.delay_s)
         self.calls.append((agent_id, replay_count))
+        self.replay_ids.append(replay_id)
         return self.delivered

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 import uuid
 
 import pytest
+import redis.asyncio as aioredis
 
 from config_sync_service.admin import replay
 from config_sync_service.mq.dead_letter import DeadLetterEntry, DeadLetterQueue
@@ -33,7 +35,9 @@ async def test_replay_walks_the_snapshot_it_started_with(queue: DeadLetterQueue)
         await queue.push(entry(agent))
 
     class FailsAgain(Recorder):
-        async def __call__(self, agent_id: uuid.UUID, *, replay_count: int, entry: DeadLetterEntry) -> bool:
+        async def __call__(
+            self, agent_id: uuid.UUID, *, replay_count: int, replay_id: str, entry: DeadLetterEntry
+        ) -> bool:
             await queue.push(
                 DeadLetterEntry(
                     reason="permanent_error",
@@ -43,7 +47,7 @@ async def test_replay_walks_the_snapshot_it_started_with(queue: DeadLetterQueue)
                     replay_count=replay_count,
                 )
             )
-            return await super().__call__(agent_id, replay_count=replay_count, entry=entry)
+            return await super().__call__(agent_id, replay_count=replay_count, replay_id=replay_id, entry=entry)
 
     requeue = FailsAgain()
     report = await replay.replay(queue, requeue, replay_all=True)
@@ -75,3 +79,42 @@ async def test_undelivered_replays_keep_their_entries(queue: DeadLetterQueue) ->
     report = await replay.replay(queue, Recorder(delivered=False), replay_all=True)
     assert (report.replayed, report.undelivered) == (0, 1) and await queue.depth() == 1
     assert "kept 1: no config-sync process is subscribed" in report.summary_line()
+
+
+async def test_a_malformed_entry_never_leaves_a_replay_half_done(queue: DeadLetterQueue, redis: aioredis.Redis) -> None:
+    """The replay plans every agent before it hands any on: an entry it cannot read is skipped (kept in the list),
+    never a reason to stop after earlier agents' entries were removed (issue 19)."""
+    first, second, third = (str(uuid.uuid4()) for _ in range(3))
+    await queue.push(entry(first))
+    broken = json.dumps(
+        {"reason": "permanent_error", "error_class": "X", "error_message": "x", "agent_id": second}
+        | {"dead_at": 1.0, "id": uuid.uuid4().hex, "replay_count": "many"}
+    )
+    await redis.lpush(queue.key, broken)
+    await queue.push(entry(third, count=1))
+    requeue = Recorder()
+    report = await replay.replay(queue, requeue, replay_all=True)
+    assert requeue.calls == [(uuid.UUID(first), 1), (uuid.UUID(third), 2)]
+    assert (report.replayed, report.agents, [s.entry.reason for s in report.skipped]) == (2, 2, ["unreadable_entry"])
+    assert await redis.lrange(queue.key, 0, -1) == [broken.encode()]
+
+
+async def test_an_agent_that_cannot_be_handed_on_keeps_its_entries_and_the_others_go_on(
+    queue: DeadLetterQueue,
+) -> None:
+    agents = [str(uuid.uuid4()) for _ in range(3)]
+    for agent in agents:
+        await queue.push(entry(agent))
+
+    class Flaky(Recorder):
+        async def __call__(
+            self, agent_id: uuid.UUID, *, replay_count: int, replay_id: str, entry: DeadLetterEntry
+        ) -> bool:
+            if str(agent_id) == agents[1]:
+                raise ConnectionError("the channel went away")
+            return await super().__call__(agent_id, replay_count=replay_count, replay_id=replay_id, entry=entry)
+
+    report = await replay.replay(queue, Flaky(), replay_all=True)
+    assert (report.replayed, report.agents, report.failed) == (2, 2, 1)
+    assert [e.agent_id for e in await queue.entries()] == [agents[1]]
+    assert "kept 1: could not hand its agent on" in report.summary_line()

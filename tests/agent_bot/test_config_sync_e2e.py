@@ -20,6 +20,7 @@ from tests.helpers import agent_row, make_agent, new_version, publish, running_d
 
 
 async def test_context_update_reaches_the_running_bot(
+    reveal_secret_values: None,
     daemon_settings: Settings,
     session_factory: SessionFactory,
     redis: aioredis.Redis,

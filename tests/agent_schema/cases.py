@@ -369,3 +369,18 @@ INVALID: dict[str, Invalid] = {
         ],
     ),
 }
+
+# the cases issue 15 names, run through the real daemon (tests/processing/test_invalid_configuration_e2e.py) and
+# the real `config-sync schema` / `validate` (tests/cli/test_schema.py)
+DAEMON_CASES = [
+    "secrets a list",
+    "secrets a string",
+    "deployment null",
+    "deployment a list",
+    "llm_context a string",
+    "llm_context {}",
+    "an unknown tool",
+    "a voice Nova Sonic does not have",
+    "max_agents below min_agents",
+    "a 10 MB prompt",
+]

@@ -162,3 +162,26 @@ async def test_a_replay_of_an_unknown_agent_comes_back_as_unknown(
         [again] = await wait_until(replaced, what="the unknown agent's new entry")
         assert (again.reason, again.replay_count) == ("unknown_agent", 1)
         assert await daemon.runtime.dead_letters.depth() == 1
+
+
+async def test_malformed_entries_never_make_the_endpoints_fail(
+    daemon_settings: Settings, redis: aioredis.Redis
+) -> None:
+    """A bad dead_at, a numeric id, a replay_count that is no integer: listed as unreadable, purged, never a 500."""
+    settings = daemon_settings.model_copy(update={"operator_token": SecretStr(TOKEN)})
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    agent = str(uuid.uuid4())
+    base = {"reason": "permanent_error", "error_class": "X", "error_message": "x", "agent_id": agent, "dead_at": 1.0}
+    for bad in ({"dead_at": "yesterday"}, {"id": 7}, {"replay_count": "many"}):
+        await redis.lpush(settings.dlq_key, json.dumps(base | {"id": uuid.uuid4().hex} | bad))
+    async with running_daemon(settings) as daemon:
+        listed = await daemon.get("/operator/dlq", params={"older_than": "1h"}, headers=auth)
+        assert listed.status_code == 200, listed.text
+        assert [e["reason"] for e in listed.json()["entries"]] == ["unreadable_entry"] * 3
+        shown = await daemon.get(f"/operator/dlq/{listed.json()['entries'][1]['id']}", headers=auth)
+        assert shown.status_code == 200 and shown.json()["index"] == 1
+        body = {"agent_id": agent}
+        replayed = await daemon.http.post("/operator/dlq/replay", json=body, headers=auth)
+        assert replayed.status_code == 200 and replayed.json()["replayed"] == 0
+        purged = await daemon.http.post("/operator/dlq/purge", json={"older_than": "1h"}, headers=auth)
+        assert purged.status_code == 200 and purged.json() == {"total": 3, "matching": 3, "purged": 3}

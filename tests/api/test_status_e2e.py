@@ -51,7 +51,7 @@ async def test_status_shows_what_an_operator_needs(
         oldest = {a["agent_id"]: a for a in out["oldest"]}
         assert [a["agent_id"] for a in out["oldest"]] == [str(bad.id), str(waiting.id), str(good.id)]
         assert oldest[str(bad.id)]["last_error_class"] == "InvalidConfigurationError"
-        assert "has no tag" in oldest[str(bad.id)]["last_error"]
+        assert oldest[str(bad.id)]["last_error"].startswith("deployment.image: must name a tag or a digest")
         assert oldest[str(good.id)]["active_version"] == 2 and oldest[str(good.id)]["synced_version"] == 1
         assert oldest[str(waiting.id)]["sync_status"] == "PENDING" and oldest[str(waiting.id)]["last_error"] is None
 

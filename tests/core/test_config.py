@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 
 import pytest
 
-from config_sync_service.core.config import SettingsError, image_has_tag, load_settings
+from config_sync_service.core.config import SettingsError, load_settings
 from config_sync_service.core.logging import configure_logging, get_logger
+from tests.helpers import config_sync
 
 DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -38,14 +37,7 @@ def test_postgres_url_becomes_asyncpg() -> None:
 
 def test_cli_prints_one_line_and_no_traceback() -> None:
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "mysql://nope", "HOME": "/tmp"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "config_sync_service.cli", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = config_sync("migrate", env=env)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "config-sync: setting DATABASE_URL is invalid: must be a Postgres URL such as "
@@ -107,14 +99,24 @@ def test_secrets_never_in_repr_or_logs(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("repo:1.0", True),
         ("registry:5000/repo:tag", True),
-        ("repo@sha256:abc", True),
+        ("repo@sha256:" + "ab" * 32, True),
+        ("repo:1.0@sha256:" + "ab" * 32, True),
         ("repo", False),
         ("registry:5000/repo", False),
         ("repo:", False),
+        ("repo@sha256:abc", False),
     ],
 )
-def test_image_tag_rule(image: str, ok: bool) -> None:
-    assert image_has_tag(image) is ok
+def test_agent_image_follows_the_configurations_image_rule(image: str, ok: bool) -> None:
+    """AGENT_IMAGE takes what a configuration's `deployment.image` takes: one image rule, agent_schema's."""
+    if ok:
+        assert load_settings(database_url=DSN, agent_image=image).agent_image == image
+        return
+    with pytest.raises(SettingsError) as info:
+        load_settings(database_url=DSN, agent_image=image)
+    assert str(info.value) == (
+        "config-sync: setting AGENT_IMAGE is invalid: must name a tag or a digest (image:1.0, image@sha256:…)"
+    )
 
 
 @pytest.mark.parametrize("token", [None, "", "   "])
@@ -141,14 +143,7 @@ def test_every_command_refuses_to_start_without_a_required_operator_token() -> N
     unreachable = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none", "REDIS_URL": "redis://127.0.0.1:1/0"}
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "REQUIRE_OPERATOR_TOKEN": "true"} | unreachable
     for command in (["migrate"], ["serve"], ["dlq", "list"]):
-        proc = subprocess.run(
-            [sys.executable, "-m", "config_sync_service.cli", *command],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        proc = config_sync(*command, env=env)
         assert proc.returncode == 2, (command, proc.stderr)
         assert proc.stderr.strip().splitlines() == [
             "config-sync: setting OPERATOR_TOKEN is required when REQUIRE_OPERATOR_TOKEN is true (it protects "

@@ -74,7 +74,7 @@ OTHERS: list[tuple[BaseException, Verdict]] = [
     (PipecatTransportError("GET /agents/x: ConnectTimeout"), Verdict(TRANSIENT)),
     (PipecatValidationError("secret set x failed: quota", code="SECRET_SET_FAILED"), Verdict(PERMANENT)),
     (PipecatConflictError("secret set x still pending after 30 s", status=409), Verdict(TRANSIENT)),
-    (InvalidConfigurationError("deployment.max_agents: too big"), Verdict(PERMANENT)),
+    (InvalidConfigurationError(["deployment.max_agents: must be at most 50"]), Verdict(PERMANENT)),
     (DeploymentFailedError("deployment d-1 failed: image", reason="deployment_failed"), Verdict(PERMANENT)),
     (ConnectionRefusedError(), Verdict(TRANSIENT)),
     (TimeoutError(), Verdict(TRANSIENT)),
@@ -97,6 +97,6 @@ def test_everything_else_is_transient_permanent_or_a_bug(error: BaseException, v
 
 
 def test_permanent_errors_name_their_dead_letter_reason() -> None:
-    assert InvalidConfigurationError("x").reason == "invalid_configuration"
+    assert InvalidConfigurationError(["llm_context: required"]).reason == "invalid_configuration"
     assert DeploymentFailedError("x", reason="deployment_timeout").reason == "deployment_timeout"
     assert error_for(404, None).reason == "permanent_error"

@@ -75,3 +75,15 @@ async def test_fail_next_n_then_real_answers(http: httpx.AsyncClient, control: E
     assert faults["fail_next"] == {"listServices": []}
     await http.post("/_emulator/reset")
     assert (await http.get("/_emulator/calls")).json() == []
+
+
+async def test_an_injected_error_can_echo_the_request(http: httpx.AsyncClient, control: EmulatorControl) -> None:
+    """As a validation error naming the offending value would: what config-sync's redaction is tested against."""
+    await control.set_faults(fail_next={"upsertSecretSet": [400, 400]}, echo_request=True)
+    body = {"secrets": [{"secretKey": "TOKEN", "secretValue": "echoed-value-1"}]}
+    echoed = await http.put("/v1/secrets/echo-set", headers=PRIVATE, json=body)
+    assert echoed.status_code == 400 and echoed.json()["code"] == "GENERIC_BAD_REQUEST"
+    assert echoed.json()["error"].startswith("Invalid request: ") and "echoed-value-1" in echoed.json()["error"]
+    await control.set_faults(echo_request=False)
+    plain = await http.put("/v1/secrets/echo-set", headers=PRIVATE, json=body)
+    assert plain.status_code == 400 and plain.json()["error"] == "Injected fault"

@@ -85,7 +85,7 @@ async def test_image_without_tag_is_an_invalid_configuration(
         await wait_until(errored, what="ERROR_SYNC")
         entries = await daemon.runtime.dead_letters.entries()
     row = await agent_row(session_factory, agent.id)
-    assert row.last_error_message is not None and "has no tag" in row.last_error_message
+    assert row.last_error_message == "deployment.image: must name a tag or a digest (image:1.0, image@sha256:…)"
     assert row.next_retry_at is None  # permanent: no retry until the configuration changes
     assert [(e.reason, e.agent_id, e.version) for e in entries] == [("invalid_configuration", str(agent.id), 1)]
 

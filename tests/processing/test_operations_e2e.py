@@ -33,7 +33,11 @@ async def provision(redis: aioredis.Redis, settings: Settings, sessions: Session
 
 
 async def test_provision_creates_agent_and_secret_set(
-    daemon_settings: Settings, session_factory: SessionFactory, redis: aioredis.Redis, control: EmulatorControl
+    reveal_secret_values: None,
+    daemon_settings: Settings,
+    session_factory: SessionFactory,
+    redis: aioredis.Redis,
+    control: EmulatorControl,
 ) -> None:
     agent = await make_agent(session_factory, secrets={"TENANT_TOKEN": "tenant-secret-1"})
     async with running_daemon(daemon_settings):
@@ -56,7 +60,11 @@ async def test_provision_creates_agent_and_secret_set(
 
 
 async def test_full_sync_redeploys_with_force(
-    daemon_settings: Settings, session_factory: SessionFactory, redis: aioredis.Redis, control: EmulatorControl
+    reveal_secret_values: None,
+    daemon_settings: Settings,
+    session_factory: SessionFactory,
+    redis: aioredis.Redis,
+    control: EmulatorControl,
 ) -> None:
     agent = await make_agent(session_factory)
     async with running_daemon(daemon_settings):
