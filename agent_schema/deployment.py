@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from agent_schema.fields import Matches, StrictModel
 
@@ -17,6 +17,22 @@ PROFILE_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 REGION_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 MIN_SESSION_S, MAX_SESSION_S = 60, 14400  # Pipecat Cloud's bounds of max_session_duration
 DEFAULT_SESSION_S = 7200  # its cap when none is set
+MAX_INSTANCES = 50  # the most min_agents and max_agents may be
+
+
+def _max_not_below_min_schema() -> dict[str, object]:
+    """`max_agents >= min_agents` for JSON Schema readers: it cannot compare two fields, but both are bounded
+    integers, so one `if min_agents is k then max_agents >= k` per value of `min_agents` says the same."""
+    return {
+        "allOf": [
+            {
+                "if": {"properties": {"min_agents": {"const": k}}, "required": ["min_agents"]},
+                "then": {"properties": {"max_agents": {"minimum": k}}},
+            }
+            for k in range(2, MAX_INSTANCES + 1)  # max_agents is at least 1 anyway
+        ]
+    }
+
 
 Image = Annotated[
     str, Field(max_length=512), Matches(IMAGE_PATTERN, "must name a tag or a digest (image:1.0, image@sha256:…)")
@@ -30,6 +46,8 @@ SecretSetName = Annotated[str, Matches(SET_NAME_PATTERN, "must be a secret set n
 class DeploymentConfig(StrictModel):
     """How Pipecat Cloud runs the agent. Every field is optional: absent, Pipecat Cloud's default applies."""
 
+    model_config = ConfigDict(json_schema_extra=_max_not_below_min_schema())
+
     image: Image | None = Field(
         None,
         description="The bot image, with a tag or a digest (`repo/image:1.0`, `repo/image@sha256:…`). Absent: "
@@ -40,8 +58,10 @@ class DeploymentConfig(StrictModel):
         description="Size of each instance: `agent-1x` (0.5 vCPU, 1 GB), `agent-2x` (1 vCPU, 2 GB), `agent-3x` "
         "(1.5 vCPU, 3 GB), or an enterprise organisation's own profile (a-z, 0-9, `-`).",
     )
-    min_agents: int | None = Field(None, ge=0, le=50, description="Instances kept warm.")
-    max_agents: int | None = Field(None, ge=1, le=50, description="Most instances at once; at least `min_agents`.")
+    min_agents: int | None = Field(None, ge=0, le=MAX_INSTANCES, description="Instances kept warm.")
+    max_agents: int | None = Field(
+        None, ge=1, le=MAX_INSTANCES, description="Most instances at once; at least `min_agents`."
+    )
     region: Region | None = Field(
         None,
         description="Pipecat Cloud region code (a-z, 0-9, `-`), e.g. `us-west`; applies when the agent is created.",

@@ -14,9 +14,9 @@ class AgentConfigDocument(StrictModel):
     """An agent's configuration: `{deployment, llm_context, secrets}`, one row of `agent_configurations`.
 
     Unknown keys and wrong JSON types are errors everywhere. A few rules of the models cannot be expressed in JSON
-    Schema, so only they check them: `deployment.max_agents` must be at least `deployment.min_agents`; each of
-    `llm_context.inappropriate_patterns` must compile as a Python regular expression; `business_hours.timezone`
-    must be a known IANA time zone, and each of its `hours` must close after it opens."""
+    Schema, so only they check them: each of `llm_context.inappropriate_patterns` must compile as a Python regular
+    expression; `business_hours.timezone` must be a known IANA time zone, and each of its `hours` must close after
+    it opens."""
 
     deployment: DeploymentConfig = Field(
         default_factory=DeploymentConfig,

@@ -180,7 +180,6 @@ INVALID: dict[str, Invalid] = {
     "max_agents below min_agents": Invalid(
         context() | {"deployment": {"min_agents": 3, "max_agents": 2}},
         ["deployment.max_agents: must be at least min_agents (3)"],
-        in_json_schema=False,
     ),
     "a transfer number that is neither E.164 nor sip:": Invalid(
         context(transfer_number="555-1234"),
