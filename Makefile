@@ -59,8 +59,11 @@ format: install  ## ruff format + autofix
 typecheck: install  ## mypy --strict
 	$(BIN)/mypy
 
-pytest: install services $(PROMTOOL) $(ACTIONLINT)  ## the test suite
-	$(BIN)/pytest
+# Tests mostly wait (daemons, emulators, calls), so three workers share two cores well; each worker has its own
+# database, and tests name their own Redis keys. PYTEST_WORKERS=0 runs them in one process.
+PYTEST_WORKERS ?= 3
+pytest: install services $(PROMTOOL) $(ACTIONLINT)  ## the test suite (pytest-xdist, PYTEST_WORKERS processes)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 # checkov gets its own venv: it pins packaging<24, which Poetry's venv cannot share.
 CHECKOV_VERSION ?= 3.3.30

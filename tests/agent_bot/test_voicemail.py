@@ -106,7 +106,8 @@ async def test_a_caller_leaves_a_message_that_is_stored_and_announced(s3: S3Serv
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 16000)
         seconds = wav.getnframes() / wav.getframerate()
         samples = array.array("h", wav.readframes(wav.getnframes()))
-    assert abs(seconds - metadata["duration_s"]) < 0.01 and 2.3 < seconds < 4.0, seconds  # 1.5 s spoken, 1 s quiet
+    # 1.5 s spoken, then quiet until the silence is noticed (fewer quiet frames arrive on a loaded machine)
+    assert abs(seconds - metadata["duration_s"]) < 0.01 and 1.6 < seconds < 4.0, seconds
     assert 1.2 * 16000 < sum(abs(v) > 500 for v in samples) < 1.9 * 16000  # the caller's 1.5 s of speech
     # the call's own records stay where they were, and say how it ended
     assert f"voice/test/agents/agent-123/calls/{CALL_SID}/metadata.json" in keys
