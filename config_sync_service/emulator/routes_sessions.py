@@ -160,7 +160,7 @@ def _stand_in(session: Session, path: str, method: str) -> Response:
     if path != "context" or method not in ("GET", "POST"):
         return JSONResponse({"error": "Not found", "code": "404"}, status_code=404)
     if method == "GET":
-        return JSONResponse({"version": session.version})
+        return JSONResponse({"session_id": session.id, "version": session.version})
     pushed = session.received[-1].get("version") if isinstance(session.received[-1], dict) else None
     if not isinstance(pushed, int) or pushed < 1:
         return JSONResponse({"detail": "version: a positive integer is required"}, status_code=422)

@@ -197,7 +197,7 @@ async def test_session_proxy_answers_as_a_bot_and_404s_ended_sessions(
     assert applied.json() == {"status": "applied", "version": 4, "mode": "reset"}  # as agent_bot answers
     stale = await http.post(path, headers=PUBLIC, json={"version": 3, "llm_context": {}})
     assert stale.json() == {"status": "stale", "version": 4}
-    assert (await http.get(path, headers=PUBLIC)).json() == {"version": 4}
+    assert (await http.get(path, headers=PUBLIC)).json() == {"session_id": session, "version": 4}
     assert (await http.post(path, headers=PUBLIC, json={"version": "x"})).status_code == 422
     await http.delete(f"/v1/agents/conf-agent/sessions/{session}", headers=PRIVATE)
     gone = await http.post(path, headers=PUBLIC, json={"version": 5})
