@@ -1,4 +1,5 @@
-"""`POST /context`: apply a new conversation context inside a running session (config-sync's CONTEXT_UPDATE).
+"""`POST /context`: apply a new conversation context inside a running session (config-sync's CONTEXT_UPDATE);
+`GET /context`: the configuration version the session runs.
 
 Pipecat Cloud's Session API forwards `POST /v1/public/{agent}/sessions/{id}/context` to this route on the
 bot's own app (`pipecatcloud_system.app` in the base image), with the session id in `x-daily-session-id`.
@@ -39,6 +40,16 @@ async def update_context(update: ContextUpdate, x_daily_session_id: str = Header
         return {"status": "stale", "version": running.applied_version}
     logger.info(f"session {x_daily_session_id}: context v{update.version} applied ({mode})")
     return {"status": "applied", "version": update.version, "mode": mode}
+
+
+@router.get("/context")
+async def current_context(x_daily_session_id: str = Header(...)) -> dict[str, Any]:
+    """200 `{"session_id", "version"}`: the configuration version this session runs now (what config-sync shows
+    for a session that refused a push); 404 for no session."""
+    running = sessions.SESSIONS.get(x_daily_session_id)
+    if running is None:
+        raise HTTPException(404, f"no running session {x_daily_session_id}")
+    return {"session_id": x_daily_session_id, "version": running.applied_version}
 
 
 def install(app: FastAPI | None = None) -> bool:

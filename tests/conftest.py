@@ -154,6 +154,7 @@ def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
     emulator_server.state.config.deploy_delay_s = 0.2
     emulator_server.state.config.secret_ready_delay_s = 0.05
     emulator_server.state.config.reveal_secret_values = False
+    emulator_server.state.config.default_region = "us-west"  # PATCH /v1/properties changes it
     emulator_server.app.state.injector.reseed()
     return emulator_server
 

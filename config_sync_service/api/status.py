@@ -10,11 +10,12 @@ from fastapi import APIRouter
 from config_sync_service import __version__
 from config_sync_service.api.deps import OperatorDep, RuntimeDep
 from config_sync_service.core.redaction import excerpt
-from config_sync_service.db import crud, drift
+from config_sync_service.db import crud, drift, session_versions
 from config_sync_service.db.models import utcnow
 
 router = APIRouter(tags=["operators"])
 OLDEST_OUT_OF_SYNC = 10
+SESSIONS_BEHIND = 10
 
 
 def _out_of_sync(agent: drift.OutOfSyncAgent) -> dict[str, Any]:
@@ -33,11 +34,22 @@ def _out_of_sync(agent: drift.OutOfSyncAgent) -> dict[str, Any]:
     }
 
 
+def _sessions_behind(agent: session_versions.AgentSessions) -> dict[str, Any]:
+    return {
+        "agent_id": str(agent.agent_id),
+        "name": agent.name,
+        "active_version": agent.active_version,
+        "sessions_by_version": {("unknown" if v is None else f"v{v}"): n for v, n in agent.by_version.items()},
+        "summary": agent.summary(),
+    }
+
+
 async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
     engine = runtime.engine
     async with runtime.sessions() as s:
         by_status = await crud.count_agents_by_status(s)
         out_of_sync, oldest = await drift.list_out_of_sync_agents(s, limit=OLDEST_OUT_OF_SYNC)
+        behind, lagging = await session_versions.agents_with_sessions_behind(s, limit=SESSIONS_BEHIND)
     sweeper = engine.sweeper
     return {
         "version": __version__,
@@ -45,6 +57,8 @@ async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
         "uptime_s": round(time.time() - runtime.started_at, 1),
         "agents_by_status": by_status,
         "out_of_sync": {"count": out_of_sync, "oldest": [_out_of_sync(a) for a in oldest]},
+        # live sessions still on an older configuration than their agent's active one (a refused context push)
+        "sessions_behind": {"count": behind, "agents": [_sessions_behind(a) for a in lagging]},
         "queue": {"depth": len(engine.queue), "in_flight": engine.queue.in_flight, "scheduled": engine.queue.scheduled},
         "dlq_depth": await runtime.dead_letters.depth(),
         "subscribed": runtime.listener.subscribed,

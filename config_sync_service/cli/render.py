@@ -79,7 +79,8 @@ def render_status(data: dict[str, Any], *, url: str) -> str:
         f"config-sync {data.get('version')} at {url}: up {ago(data.get('uptime_s'))}, "
         f"{'subscribed' if data.get('subscribed') else 'NOT subscribed'} (process {data.get('owner')})"
     )
-    return "\n".join([header, "", *_agents(data), "", *_process(data), "", *_out_of_sync(data)])
+    sections = [*_agents(data), "", *_process(data), "", *_out_of_sync(data), "", *_sessions_behind(data)]
+    return "\n".join([header, "", *sections])
 
 
 def _agents(data: dict[str, Any]) -> list[str]:
@@ -133,6 +134,17 @@ def _out_of_sync(data: dict[str, Any]) -> list[str]:
                 for a in oldest
             ],
         )
+    return lines
+
+
+def _sessions_behind(data: dict[str, Any]) -> list[str]:
+    behind = data.get("sessions_behind", {})
+    agents = behind.get("agents", [])
+    lines = [printable(f"Live sessions on an older version: {behind.get('count', 0)} agent(s)")]
+    if agents:
+        rows = [(a["agent_id"], _short(a.get("name"), 24), a.get("active_version") or "-", _short(a.get("summary"), 60))
+                for a in agents]  # fmt: skip
+        lines += table(("AGENT", "NAME", "ACTIVE", "SESSIONS"), rows)
     return lines
 
 

@@ -1,4 +1,5 @@
-"""The two tables: `agents` (with config-sync's sync columns) and `agent_configurations` (versions)."""
+"""The tables: `agents` (with config-sync's sync columns), `agent_configurations` (versions) and
+`agent_session_versions` (what each live session runs)."""
 
 from __future__ import annotations
 
@@ -123,3 +124,19 @@ class AgentConfiguration(SQLModel, table=True):
         default_factory=dict, sa_column=sa.Column(JSONB, nullable=False, server_default="{}"), repr=False
     )
     created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False, default=True))
+
+
+class AgentSessionVersion(SQLModel, table=True):
+    """The configuration version a live session of an agent runs, as its bot last answered a context push
+    (`applied`, `stale`: it keeps a newer one, `refused`: it kept its older one). Rows of ended sessions go at the
+    agent's next push."""
+
+    __tablename__ = "agent_session_versions"
+
+    agent_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    )
+    session_id: str = Field(sa_column=sa.Column(sa.String(100), primary_key=True))
+    version: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, nullable=True))
+    outcome: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    acknowledged_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False, default=True))

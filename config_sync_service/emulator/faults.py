@@ -35,6 +35,7 @@ _OPS: list[tuple[str, re.Pattern[str], str]] = [
         ("DELETE", r"^/v1/secrets/(?P<set>[^/]+)$", "deleteSecretSet"),
         ("DELETE", r"^/v1/secrets/(?P<set>[^/]+)/[^/]+$", "deleteSecret"),
         ("GET", r"^/v1/regions$", "listRegions"),
+        ("*", r"^/v1/properties(/schema)?$", "properties"),
         ("POST", r"^/v1/organizations/[^/]+/services$", "cli.createService"),
         ("PUT", r"^/v1/organizations/[^/]+/services$", "cli.updateService"),
         ("GET", r"^/v1/organizations/[^/]+/services/(?P<agent>[^/]+)$", "cli.getService"),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from config_sync_service.emulator.deps import ApiError, get_state, private_key, read_json
-from config_sync_service.emulator.state import EmulatorState, Service
+from config_sync_service.emulator.state import EmulatorState, Service, iso
 
 private = APIRouter(prefix="/v1", dependencies=[Depends(private_key)])
 
@@ -16,10 +16,10 @@ SERVICE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])$")
 PROFILES = {"agent-1x", "agent-2x", "agent-3x"}
 
 
-def service_of(state: EmulatorState, name: str) -> Service:
+def service_of(state: EmulatorState, name: str, *, error: str = "Service not found", code: str = "404") -> Service:
     service = state.services.get(name)
     if service is None:
-        raise ApiError(404, "Service not found", "404")
+        raise ApiError(404, error, code)
     return service
 
 
@@ -69,11 +69,15 @@ async def create_service(request: Request, state: EmulatorState = Depends(get_st
 
 @private.get("/agents")
 async def list_services(
-    state: EmulatorState = Depends(get_state), include_active: bool = Query(False, alias="includeActiveDeployment")
+    state: EmulatorState = Depends(get_state),
+    include_active: Annotated[bool, Query(alias="includeActiveDeployment")] = False,
+    region: str | None = None,
 ) -> dict[str, Any]:
     items = []
     with state.lock:
         for service in state.services.values():
+            if region not in (None, service.region):
+                continue
             details = service.details(state.config.deploy_delay_s, len(state.active_sessions(service.name)))
             item = {
                 k: details[k]
@@ -87,7 +91,7 @@ async def list_services(
                     "updatedAt",
                 )
             }
-            item |= {"id": service.name, "organizationId": "org-emulator", "deletedAt": None}
+            item |= {"id": service.id, "organizationId": "org-emulator", "deletedAt": None}
             if include_active:
                 item["deployment"] = details["deployment"]
             items.append(item)
@@ -97,7 +101,7 @@ async def list_services(
 @private.get("/agents/{name}")
 async def get_service(name: str, state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
     with state.lock:
-        service = service_of(state, name)
+        service = service_of(state, name, error="Not found", code="NOT_FOUND")  # getService's documented 404
         return service.details(state.config.deploy_delay_s, len(state.active_sessions(name)))
 
 
@@ -127,18 +131,56 @@ async def delete_service(name: str, state: EmulatorState = Depends(get_state)) -
     return {"status": "OK"}
 
 
+def _unix(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ApiError(400, "Invalid timestamp format", "GENERIC_BAD_REQUEST") from None
+
+
+def _log_lines(state: EmulatorState, service: Service) -> list[tuple[float, str, str | None, str | None]]:
+    """(time, line, deployment id, session id): a line per deployment and per session start, oldest first."""
+    lines: list[tuple[float, str, str | None, str | None]] = [
+        (d.created_wall, f"INFO deployment {d.id} created with image {d.image}", d.id, None)
+        for d in service.deployments
+    ]
+    lines += [
+        (s.created, f"INFO session {s.id} started", s.deployment_id, s.id)
+        for s in state.sessions.values()
+        if s.agent == service.name
+    ]
+    return sorted(lines, key=lambda line: line[0])
+
+
 @private.get("/agents/{name}/logs")
 async def service_logs(
-    name: str, state: EmulatorState = Depends(get_state), limit: int = 10, offset: int = 0
+    name: str,
+    state: EmulatorState = Depends(get_state),
+    limit: int = 10,
+    offset: int = 0,
+    deployment_id: Annotated[str | None, Query(alias="deploymentId")] = None,
+    session_id: Annotated[str | None, Query(alias="sessionId")] = None,
+    query: str | None = None,
+    order: str = "desc",
+    start_time: Annotated[str | None, Query(alias="startTime")] = None,
+    end_time: Annotated[str | None, Query(alias="endTime")] = None,
 ) -> dict[str, Any]:
+    """Timestamps are ISO 8601 strings (the official CLI parses them); `startTime`/`endTime` are unix seconds."""
+    start, end = _unix(start_time), _unix(end_time)
+    if order not in ("asc", "desc"):
+        raise ApiError(400, "order must be asc or desc", "GENERIC_BAD_REQUEST")
     with state.lock:
-        service = service_of(state, name)
-        logs = [
-            {
-                "log": f"deployment {d.id} created with image {d.image}",
-                "timestamp": d.created_wall,
-                "deploymentId": d.id,
-            }
-            for d in reversed(service.deployments)
+        lines = [
+            {"log": line, "timestamp": iso(at), "deploymentId": deployment}
+            for at, line, deployment, session in _log_lines(state, service_of(state, name))
+            if deployment_id in (None, deployment)
+            and session_id in (None, session)
+            and (query is None or query.lower() in line.lower())
+            and (start is None or at >= start)
+            and (end is None or at <= end)
         ]
-    return {"total": {"value": len(logs), "relation": "eq"}, "logs": logs[offset : offset + limit]}
+    if order == "desc":
+        lines.reverse()
+    return {"total": {"value": len(lines), "relation": "eq"}, "logs": lines[offset : offset + limit]}

@@ -6,14 +6,14 @@ updates (name in the body), `GET /services/{name}` is wrapped in `{body: …}`, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from config_sync_service.emulator import routes_agents, routes_secrets, routes_sessions
 from config_sync_service.emulator.deps import ApiError, get_state, state_of
 from config_sync_service.emulator.faults import key_type
-from config_sync_service.emulator.state import EmulatorState
+from config_sync_service.emulator.state import EmulatorState, iso
 
 ORG = "emulator-org"
 
@@ -57,7 +57,7 @@ async def regions() -> dict[str, Any]:
 
 @org.get("/services")
 async def list_services(state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
-    listed = await routes_agents.list_services(state, include_active=False)
+    listed = await routes_agents.list_services(state)
     return {
         "services": [
             {k: s[k] for k in ("name", "region", "id", "activeDeploymentId", "createdAt", "updatedAt")}
@@ -96,8 +96,8 @@ async def deployments(name: str, state: EmulatorState = Depends(get_state)) -> d
                 {
                     "id": d.id,
                     "manifest": {"spec": {"dailyNodeType": "arm", "image": d.image}},
-                    "createdAt": d.created_wall,
-                    "updatedAt": d.created_wall,
+                    "createdAt": iso(d.created_wall),
+                    "updatedAt": iso(d.created_wall),
                 }
                 for d in reversed(service.deployments)
             ]
@@ -105,13 +105,23 @@ async def deployments(name: str, state: EmulatorState = Depends(get_state)) -> d
 
 
 @org.get("/services/{name}/logs")
-async def logs(name: str, state: EmulatorState = Depends(get_state), limit: int = 100) -> dict[str, Any]:
-    return await routes_agents.service_logs(name, state, limit=limit, offset=0)
+async def logs(
+    name: str,
+    state: EmulatorState = Depends(get_state),
+    limit: int = 100,
+    deployment_id: Annotated[str | None, Query(alias="deploymentId")] = None,
+    session_id: Annotated[str | None, Query(alias="sessionId")] = None,
+) -> dict[str, Any]:
+    return await routes_agents.service_logs(
+        name, state, limit=limit, offset=0, deployment_id=deployment_id, session_id=session_id
+    )
 
 
 @org.get("/services/{name}/sessions")
 async def sessions(
-    name: str, state: EmulatorState = Depends(get_state), end_state: str | None = Query(None, alias="endState")
+    name: str,
+    state: EmulatorState = Depends(get_state),
+    end_state: Annotated[str | None, Query(alias="endState")] = None,
 ) -> Any:
     status = "all" if end_state in (None, "all") else ("active" if end_state == "active" else "ended")
     return await routes_sessions.list_sessions(name, state, status=status, limit=1000, offset=0)

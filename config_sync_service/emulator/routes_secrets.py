@@ -1,4 +1,5 @@
-"""Secret sets: list, get (keys only), upsert, delete a set or a key; and the regions (pipecat-cloud-api.md §2)."""
+"""Secret sets: list, get (keys only), upsert, delete a set or a key; the regions and the organisation's properties
+(pipecat-cloud-api.md §2)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ private = APIRouter(prefix="/v1", dependencies=[Depends(private_key)])
 
 SET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 SECRET_KEY = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+REGIONS = ("us-west", "us-east", "eu-central")
 
 
 @private.get("/secrets")
@@ -104,10 +106,40 @@ async def delete_secret(set_name: str, key: str, state: EmulatorState = Depends(
 
 @private.get("/regions")
 async def regions() -> dict[str, Any]:
-    return {
-        "regions": [
-            {"code": "us-west", "display_name": "US West"},
-            {"code": "us-east", "display_name": "US East"},
-            {"code": "eu-central", "display_name": "EU Central"},
-        ]
+    names = {"us-west": "US West", "us-east": "US East", "eu-central": "EU Central"}
+    return {"regions": [{"code": code, "display_name": names[code]} for code in REGIONS]}
+
+
+def _properties(state: EmulatorState) -> dict[str, Any]:
+    region = {
+        "type": "string",
+        "description": "The region new agents and secret sets go to when none is given",
+        "default": "us-west",
+        "currentValue": state.config.default_region,
+        "readOnly": False,
+        "availableValues": list(REGIONS),
     }
+    return {"properties": {"defaultRegion": region}}
+
+
+@private.get("/properties")
+async def properties(state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
+    return {"properties": {"defaultRegion": state.config.default_region}}
+
+
+@private.get("/properties/schema")
+async def properties_schema(state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
+    return _properties(state)
+
+
+@private.patch("/properties")
+async def patch_properties(request: Request, state: EmulatorState = Depends(get_state)) -> dict[str, Any]:
+    body = await read_json(request)
+    if not body:
+        raise ApiError(400, "No properties provided", "GENERIC_BAD_REQUEST")
+    if set(body) != {"defaultRegion"}:
+        raise ApiError(400, f"Unknown properties: {sorted(set(body) - {'defaultRegion'})}", "GENERIC_BAD_REQUEST")
+    if body["defaultRegion"] not in REGIONS:
+        raise ApiError(400, f"Invalid region {body['defaultRegion']}", "GENERIC_BAD_REQUEST")
+    state.config.default_region = body["defaultRegion"]
+    return _properties(state)

@@ -7,39 +7,54 @@ import base64
 import json
 import time
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from config_sync_service.emulator.deps import ApiError, get_state, private_key, public_key
-from config_sync_service.emulator.state import EmulatorState
+from config_sync_service.emulator.state import EmulatorState, Session
 
 private = APIRouter(prefix="/v1", dependencies=[Depends(private_key)])
 public = APIRouter(prefix="/v1/public", dependencies=[Depends(public_key)])
+START = ("cold", "warm", "all")
+
+
+def _zod(field: str) -> JSONResponse:
+    issue = {"code": "invalid_enum_value", "path": [field], "message": f"Invalid {field}"}
+    return JSONResponse(
+        {"error": "Invalid query", "code": "GENERIC_BAD_REQUEST", "err": {"name": "ZodError", "issues": [issue]}},
+        status_code=400,
+    )
 
 
 @private.get("/agents/{name}/sessions")
 async def list_sessions(
-    name: str, state: EmulatorState = Depends(get_state), status: str = "all", limit: int = 10, offset: int = 0
+    name: str,
+    state: EmulatorState = Depends(get_state),
+    status: str = "all",
+    limit: int = 10,
+    offset: int = 0,
+    deployment_id: Annotated[str | None, Query(alias="deploymentId")] = None,
+    start_type: Annotated[str, Query(alias="startType")] = "all",
 ) -> Any:
-    if status not in ("active", "ended", "all") or limit < 1 or offset < 0:
-        return JSONResponse(
-            {
-                "error": "Invalid query",
-                "code": "GENERIC_BAD_REQUEST",
-                "err": {"name": "ZodError", "issues": [{"path": ["status"]}]},
-            },
-            status_code=400,
-        )
+    """Oldest first (the order is not documented); every session the emulator starts is warm."""
+    for field, value, allowed in (("status", status, ("active", "ended", "all")), ("startType", start_type, START)):
+        if value not in allowed:
+            return _zod(field)
+    if limit < 1 or offset < 0:
+        return _zod("limit" if limit < 1 else "offset")
     with state.lock:
         if name not in state.services and not any(s.agent == name for s in state.sessions.values()):
             raise ApiError(404, "Service not found", "404")
         found = [
             s
             for s in state.sessions.values()
-            if s.agent == name and (status == "all" or (status == "active") == (s.ended is None))
+            if s.agent == name
+            and (status == "all" or (status == "active") == (s.ended is None))
+            and deployment_id in (None, s.deployment_id)
+            and start_type != "cold"
         ]
         return {"total_count": len(found), "sessions": [s.item() for s in found[offset : offset + limit]]}
 
@@ -128,11 +143,8 @@ async def session_proxy(
                 session.received.append(json.loads(raw))
             except ValueError:
                 session.received.append({"raw": raw.decode("utf-8", "replace")})
-    if bot is None:  # answer as a bot with a `/context` route would
-        if path == "context" and request.method == "POST":
-            version = (session.received[-1] or {}).get("version") if session.received else None
-            return JSONResponse({"status": "applied", "version": version})
-        return JSONResponse({"error": "Not found", "code": "404"}, status_code=404)
+        if bot is None:
+            return _stand_in(session, path, request.method)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length", "authorization")}
     headers["x-daily-session-id"] = session_id
     async with httpx.AsyncClient(timeout=30) as http:
@@ -140,3 +152,19 @@ async def session_proxy(
             request.method, f"{bot.rstrip('/')}/{path}", content=raw, headers=headers, params=dict(request.query_params)
         )
     return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))
+
+
+def _stand_in(session: Session, path: str, method: str) -> Response:
+    """Answer as agent_bot's `/context` routes would, for a session with no bot registered: a push applies a newer
+    version and keeps a newer one it already runs (`stale`); `GET /context` reports the version it runs."""
+    if path != "context" or method not in ("GET", "POST"):
+        return JSONResponse({"error": "Not found", "code": "404"}, status_code=404)
+    if method == "GET":
+        return JSONResponse({"session_id": session.id, "version": session.version})
+    pushed = session.received[-1].get("version") if isinstance(session.received[-1], dict) else None
+    if not isinstance(pushed, int) or pushed < 1:
+        return JSONResponse({"detail": "version: a positive integer is required"}, status_code=422)
+    if session.version is not None and pushed < session.version:
+        return JSONResponse({"status": "stale", "version": session.version})
+    session.version = pushed
+    return JSONResponse({"status": "applied", "version": pushed, "mode": "reset"})

@@ -7,6 +7,7 @@ ready delay has passed. An image whose tag is `missing` fails validation (`PCC_I
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -18,7 +19,24 @@ from config_sync_service.emulator.config import EmulatorConfig
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+    """ISO 8601 in UTC with milliseconds, as the real API writes every timestamp (`2026-01-01T12:34:56.789Z`)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def agent_config_version(values: dict[str, str]) -> int | None:
+    """The `version` inside a secret set's `AGENT_CONFIG`: what a session started now would run."""
+    try:
+        version = json.loads(values.get("AGENT_CONFIG", "")).get("version")
+    except (ValueError, AttributeError):
+        return None
+    return version if isinstance(version, int) else None
+
+
+PROFILE_RESOURCES = {
+    "agent-1x": {"cpu": "500m", "memory": "1Gi"},
+    "agent-2x": {"cpu": "1", "memory": "2Gi"},
+    "agent-3x": {"cpu": "1500m", "memory": "3Gi"},
+}
 
 
 @dataclass
@@ -41,6 +59,7 @@ class Service:
     deployments: list[Deployment] = field(default_factory=list)
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def phase(self, deployment: Deployment, delay: float) -> str:
         elapsed = time.monotonic() - deployment.created
@@ -59,27 +78,30 @@ class Service:
 
     def _deployment(self, desired: Deployment) -> dict[str, Any]:
         scaling = self.spec.get("autoScaling") or {}
+        spec: dict[str, Any] = {
+            "dailyNodeType": "arm",
+            "image": desired.image,
+            "autoScaling": {"minReplicas": scaling.get("minAgents", 0), "maxReplicas": scaling.get("maxAgents", 50)},
+            "imagePullSecretName": self.spec.get("imagePullSecretSet"),
+            "envFromSecretNames": [self.spec["secretSet"]] if self.spec.get("secretSet") else [],
+            "resources": PROFILE_RESOURCES.get(
+                str(self.spec.get("agentProfile", "agent-1x")), PROFILE_RESOURCES["agent-1x"]
+            ),
+            "krispModels": {"enabled": bool(self.spec.get("enableKrisp"))},
+            "krispViva": {"audioFilters": (self.spec.get("krispViva") or {}).get("audioFilter")},
+        }
+        if self.spec.get("maxSessionDuration") is not None:  # absent when the default applies
+            spec["maxSessionDurationSeconds"] = self.spec["maxSessionDuration"]
         return {
             "id": desired.id,
-            "serviceId": self.name,
+            "serviceId": self.id,
             "createdAt": iso(desired.created_wall),
             "updatedAt": iso(desired.created_wall),
             "manifest": {
                 "apiVersion": "pipecatcloud.daily.co/v1",
                 "kind": "PCService",
                 "metadata": {"name": self.name, "namespace": "org-emulator"},
-                "spec": {
-                    "dailyNodeType": "arm",
-                    "image": desired.image,
-                    "autoScaling": {
-                        "minReplicas": scaling.get("minAgents", 0),
-                        "maxReplicas": scaling.get("maxAgents", 50),
-                    },
-                    "imagePullSecretName": self.spec.get("imagePullSecretSet"),
-                    "envFromSecretNames": [self.spec["secretSet"]] if self.spec.get("secretSet") else [],
-                    "krispModels": {"enabled": False},
-                    "maxSessionDurationSeconds": self.spec.get("maxSessionDuration"),
-                },
+                "spec": spec,
             },
         }
 
@@ -89,6 +111,7 @@ class Service:
         reconciled = self.reconciled(delay)
         ready = phase == "Active"
         scaling = self.spec.get("autoScaling") or {}
+        previous = self.deployments[-2] if len(self.deployments) > 1 else None
         body: dict[str, Any] = {
             "name": self.name,
             "region": self.region,
@@ -106,7 +129,8 @@ class Service:
             "krispViva": {"audioFilter": (self.spec.get("krispViva") or {}).get("audioFilter")},
             "deployment": self._deployment(desired),
             "currentRevision": _revision(desired.id, desired.created_wall, phase),
-            "previousRevision": None,
+            "previousRevision": None if previous is None else _revision(previous.id, desired.created_wall, "Draining"),
+            "conditions": _conditions(phase, reconciled is not None),
         }
         if phase == "Failed":
             body["errors"] = [
@@ -114,6 +138,17 @@ class Service:
             ]
             body["currentRevision"]["health"] |= {"state": "waiting", "reason": "ImagePullBackOff"}
         return body
+
+
+def _conditions(phase: str, available: bool) -> list[dict[str, str]]:
+    """The Kubernetes-style conditions the CLI reads (`Progressing` while a revision rolls out, `Degraded` when
+    it failed with the previous one still serving)."""
+    failed = phase == "Failed"
+    progressing = phase in ("Creating", "Validating")
+    return [
+        {"type": "Progressing", "status": str(progressing), "reason": phase, "message": f"revision {phase}"},
+        {"type": "Degraded", "status": str(failed and available), "reason": phase, "message": f"revision {phase}"},
+    ]
 
 
 def _revision(deployment_id: str, started_wall: float, phase: str) -> dict[str, Any]:
@@ -153,6 +188,7 @@ class Session:
     ended: float | None = None
     received: list[dict[str, Any]] = field(default_factory=list)
     received_at: list[float] = field(default_factory=list)  # time.time() of each `received` entry
+    version: int | None = None  # the configuration the bot stand-in runs: AGENT_CONFIG's at start, then pushes
 
     def item(self) -> dict[str, Any]:
         return {
@@ -212,6 +248,8 @@ class EmulatorState:
     def add_session(self, agent: str) -> Session:
         service = self.services.get(agent)
         deployment = service.deployments[-1].id if service else None
-        session = Session(id=str(uuid.uuid4()), agent=agent, deployment_id=deployment)
+        secret_set = self.secret_sets.get(str(service.spec.get("secretSet"))) if service else None
+        version = agent_config_version(secret_set.values) if secret_set else None
+        session = Session(id=str(uuid.uuid4()), agent=agent, deployment_id=deployment, version=version)
         self.sessions[session.id] = session
         return session

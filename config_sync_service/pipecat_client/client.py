@@ -270,5 +270,12 @@ class PipecatCloudClient:
         )
         return data if isinstance(data, dict) else {"response": data}
 
+    async def get_session_context(self, name: str, session_id: str) -> dict[str, Any]:
+        """`GET /public/{name}/sessions/{id}/context`: the bot's account of the configuration version it runs."""
+        data = await self._request(
+            "sessionContext", "GET", f"/public/{name}/sessions/{session_id}/context", public=True
+        )
+        return data if isinstance(data, dict) else {"response": data}
+
 
 __all__ = ["PipecatApiError", "PipecatCloudClient"]

@@ -64,10 +64,11 @@ class Executor:
         """PROVISION, or UPDATE (FULL_SYNC / CONTEXT_UPDATE): Pipecat accepts it, and the agent is DEPLOYING."""
         plan, target = current.plan, current.target
         assert target is not None
+        sessions = None
         if plan.action is Action.PROVISION:
             status = await self.ops.provision(target)
         else:
-            status = await self.ops.update(target, push_context=plan.push_context)
+            status, sessions = await self.ops.update(target, push_context=plan.push_context)
         deploying = Write.of(
             plan,
             SyncStatus.DEPLOYING,
@@ -76,7 +77,7 @@ class Executor:
             applied_context_hash=plan.context_hash,
             deploying_since=utcnow(),
         )
-        return Result(Outcome.DEPLOYING, self.config.deploy_poll_interval_s, deploying)
+        return Result(Outcome.DEPLOYING, self.config.deploy_poll_interval_s, deploying, sessions=sessions)
 
     async def _poll(self, current: Pass) -> Result:
         agent, plan = current.agent, current.plan

@@ -10,11 +10,14 @@ from typing import Any
 from agent_schema import AgentConfigDocument, DeploymentConfig
 from config_sync_service.core.logging import get_logger
 from config_sync_service.db.models import Agent, AgentConfiguration
+from config_sync_service.db.session_versions import APPLIED, REFUSED, STALE, SessionAck
 from config_sync_service.pipecat_client.client import PipecatCloudClient
 from config_sync_service.pipecat_client.errors import (
     PipecatAlreadyExistsError,
+    PipecatApiError,
     PipecatAuthError,
     PipecatNotFoundError,
+    PipecatValidationError,
 )
 from config_sync_service.pipecat_client.models import AgentSpec, AgentStatus
 from config_sync_service.processing.config import ProcessorConfig
@@ -34,6 +37,19 @@ async def _all(*calls: Awaitable[object]) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReport:
+    """What a context push learned: the sessions still live, and what each bot answered (a session that said
+    nothing, for want of a public key, is live with no answer)."""
+
+    active: tuple[str, ...]
+    acks: tuple[SessionAck, ...]
+
+    @property
+    def refused(self) -> int:
+        return sum(ack.outcome == REFUSED for ack in self.acks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,42 +121,73 @@ class Operations:
             log.info("provision.exists_updating", agent=target.name)
             return await self.client.update_full_config(target.spec(), force_redeploy=True)
 
-    async def update(self, target: Target, *, push_context: bool) -> AgentStatus:
+    async def update(self, target: Target, *, push_context: bool) -> tuple[AgentStatus, SessionReport | None]:
         """FULL_SYNC / CONTEXT_UPDATE: secrets and the live context push side by side (running sessions take the
-        context now, new ones read it from the secret set), then a rolling redeploy."""
+        context now, new ones read it from the secret set), then a rolling redeploy. With the push, what each
+        live session answered."""
+        report: SessionReport | None = None
         if push_context:
-            await _all(self._write_secrets(target), self.push_context(target))
+            pushed = asyncio.ensure_future(self.push_context(target))
+            await _all(self._write_secrets(target), pushed)
+            report = pushed.result()
         else:
             await self._write_secrets(target)
         try:
-            return await self.client.update_full_config(target.spec(), force_redeploy=True)
+            return await self.client.update_full_config(target.spec(), force_redeploy=True), report
         except PipecatNotFoundError:
             log.warning("update.agent_missing_provisioning", agent=target.name)
-            return await self.client.provision_agent(target.spec())
+            return await self.client.provision_agent(target.spec()), report
 
-    async def push_context(self, target: Target) -> int:
-        """Send the new context into every active session (the bot applies it without a restart)."""
+    async def push_context(self, target: Target) -> SessionReport:
+        """Send the new context into every active session (the bot applies it without a restart); what each
+        bot answered is the version its session runs now."""
         try:
             sessions = await self.client.list_sessions(target.name, status="active")
         except PipecatNotFoundError:
-            return 0
+            return SessionReport((), ())
         body = {"version": target.version, "llm_context": target.llm_context}
-        pushed = 0
+        answers: list[tuple[str, bool, SessionAck | None]] = []
         for start in range(0, len(sessions), PUSH_CONCURRENCY):
             batch = sessions[start : start + PUSH_CONCURRENCY]
-            results = await asyncio.gather(*(self._push_one(target.name, s.session_id, body) for s in batch))
-            pushed += sum(results)
-        return pushed
+            answers += await asyncio.gather(*(self._push_one(target, s.session_id, body) for s in batch))
+        report = SessionReport(
+            active=tuple(session_id for session_id, alive, _ in answers if alive),
+            acks=tuple(ack for _, _, ack in answers if ack is not None),
+        )
+        if report.refused:
+            log.warning("context.push_refused", agent=target.name, version=target.version, sessions=report.refused)
+        return report
 
-    async def _push_one(self, name: str, session_id: str, body: dict[str, Any]) -> int:
+    async def _push_one(
+        self, target: Target, session_id: str, body: dict[str, Any]
+    ) -> tuple[str, bool, SessionAck | None]:
+        """(the session, still live, what its bot answered: None when nothing was learned)."""
+        name = target.name
         try:
-            await self.client.send_context_update(name, session_id, body)
+            answer = await self.client.send_context_update(name, session_id, body)
         except PipecatNotFoundError:
-            return 0  # the session ended meanwhile
+            return session_id, False, None  # the session ended meanwhile
         except PipecatAuthError as exc:  # no public key: the redeploy still brings the new context
             log.warning("context.push_skipped", agent=name, session_id=session_id, error=str(exc))
-            return 0
-        return 1
+            return session_id, True, None
+        except PipecatValidationError:  # the bot refused this context: the session keeps the one it runs
+            return session_id, True, SessionAck(session_id, await self._running_version(name, session_id), REFUSED)
+        version = answer.get("version")
+        if answer.get("status") == "stale":
+            return session_id, True, SessionAck(session_id, version if isinstance(version, int) else None, STALE)
+        return (
+            session_id,
+            True,
+            SessionAck(session_id, version if isinstance(version, int) else target.version, APPLIED),
+        )
+
+    async def _running_version(self, name: str, session_id: str) -> int | None:
+        """What a session that refused a push runs, as its bot says (`GET /context`); None if it will not say."""
+        try:
+            version = (await self.client.get_session_context(name, session_id)).get("version")
+        except PipecatApiError:
+            return None
+        return version if isinstance(version, int) else None
 
     async def deprovision(self, *, name: str, set_name: str) -> int:
         """Delete the agent, stop its sessions (deleting an agent does not end them), delete the secret set."""

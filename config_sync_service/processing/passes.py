@@ -12,7 +12,7 @@ from config_sync_service.core.metrics import Outcome
 from config_sync_service.db.models import Agent, AgentConfiguration, SyncStatus
 from config_sync_service.mq.dead_letter import DeadLetterEntry
 from config_sync_service.processing.hints import Hint
-from config_sync_service.processing.operations import Target
+from config_sync_service.processing.operations import SessionReport, Target
 from config_sync_service.processing.plan import Action, Plan
 from config_sync_service.schemas.agent_config import InvalidConfigurationError
 
@@ -76,9 +76,10 @@ class Write:
 @dataclass(frozen=True, slots=True)
 class Result:
     """What a pass came to: its outcome, when to look at the agent again (None: only when something changes), the
-    write that records it and a dead letter to push."""
+    write that records it, a dead letter to push and what the live sessions answered a context push."""
 
     outcome: Outcome
     requeue_after: float | None = None
     write: Write | None = None
     dead_letter: DeadLetterEntry | None = None
+    sessions: SessionReport | None = None

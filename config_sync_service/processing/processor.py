@@ -16,7 +16,7 @@ from dataclasses import replace
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config_sync_service.core.metrics import Event, Outcome
-from config_sync_service.db import claims, crud
+from config_sync_service.db import claims, crud, session_versions
 from config_sync_service.db.models import DesiredState, SyncStatus
 from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.mq.dead_letter import DeadLetterQueue
@@ -127,6 +127,11 @@ class Processor:
         read the agent again (the next pass's snapshot), unless it changed too often."""
         if result.write is not None:
             await self._write(s, current, result.write)
+        if result.sessions is not None:  # what the bots answered is a fact whoever holds the claim now
+            report = result.sessions
+            await session_versions.record_session_versions(
+                s, agent_id=current.agent.id, active_session_ids=report.active, acks=report.acks
+            )
         released = await claims.release_claim(
             s,
             agent_id=current.agent.id,

@@ -38,6 +38,7 @@ async def test_context_updates_during_a_call() -> None:
             new = {"system_prompt": "You are now a pirate concierge.", "voice_id": "matthew", "tools": ["end_call"]}
             applied = await http.post("/context", json={"version": 4, "llm_context": new})
             assert applied.json() == {"status": "applied", "version": 4, "mode": "reset"}
+            assert (await http.get("/context")).json() == {"session_id": "session-1", "version": 4}
             second = await nova.stream(1)
             await second.wait_for("textInput")
             assert second.system_text().startswith("You are now a pirate concierge.")
@@ -46,6 +47,9 @@ async def test_context_updates_during_a_call() -> None:
 
             stale = await http.post("/context", json={"version": 3, "llm_context": new})
             assert stale.json() == {"status": "stale", "version": 4}
+            assert (await http.get("/context")).json()["version"] == 4  # the refused push changed nothing
+            nobody = await http.get("/context", headers={"x-daily-session-id": "session-9"})
+            assert nobody.status_code == 404
             same = await http.post("/context", json={"version": 5, "llm_context": new})
             assert same.json() == {"status": "applied", "version": 5, "mode": "unchanged"}
 

@@ -194,7 +194,11 @@ async def test_session_proxy_answers_as_a_bot_and_404s_ended_sessions(
     path = f"/v1/public/conf-agent/sessions/{session}/context"
     assert (await http.post(path, headers=PRIVATE, json={})).status_code == 401
     applied = await http.post(path, headers=PUBLIC, json={"version": 4, "llm_context": {}})
-    assert applied.json() == {"status": "applied", "version": 4}
+    assert applied.json() == {"status": "applied", "version": 4, "mode": "reset"}  # as agent_bot answers
+    stale = await http.post(path, headers=PUBLIC, json={"version": 3, "llm_context": {}})
+    assert stale.json() == {"status": "stale", "version": 4}
+    assert (await http.get(path, headers=PUBLIC)).json() == {"session_id": session, "version": 4}
+    assert (await http.post(path, headers=PUBLIC, json={"version": "x"})).status_code == 422
     await http.delete(f"/v1/agents/conf-agent/sessions/{session}", headers=PRIVATE)
     gone = await http.post(path, headers=PUBLIC, json={"version": 5})
     assert gone.status_code == 404 and gone.json()["error"] == "Invalid or not-yet-ready session_id"

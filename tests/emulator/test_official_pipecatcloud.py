@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +133,30 @@ def test_cli_deploys_inspects_and_deletes_an_agent(pcc_env: dict[str, str], emul
     pcc(pcc_env, "secrets", "delete", "cli-set", "--skip")
     assert "cli-set" not in emulator.state.secret_sets
     assert {c.key_type for c in emulator.state.calls if c.op.startswith("cli.")} == {"pat"}
+
+
+def test_cli_agent_logs_and_deployments_read_iso_timestamps(pcc_env: dict[str, str], emulator: EmulatorServer) -> None:
+    """`pipecat cloud agent logs` parses each line's timestamp as ISO 8601 (it crashed on numbers)."""
+    emulator.state.config.deploy_delay_s = 0.0
+    emulator.state.config.secret_ready_delay_s = 0.0
+    pcc(pcc_env, "secrets", "set", "logs-set", "API_TOKEN=abc123", "--skip")
+    deploy = ("deploy", "logs-agent", "--secrets", "logs-set", "--no-credentials", "--yes", "--force")
+    pcc(pcc_env, *deploy[:2], "dailyco/agent:1.0", *deploy[2:])
+    pcc(pcc_env, *deploy[:2], "dailyco/agent:1.1", *deploy[2:])
+    service = emulator.state.services["logs-agent"]
+    first, second = (d.id for d in service.deployments)
+
+    logs = pcc(pcc_env, "agent", "logs", "logs-agent").splitlines()
+    lines = [line for line in logs if "created with image" in line]
+    assert len(lines) == 2 and "dailyco/agent:1.1" in lines[0]  # newest first
+    for line in lines:  # the CLI's own rendering of a parsed timestamp: "YYYY-MM-DD HH:MM:SS"
+        assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", line), line
+    only_first = pcc(pcc_env, "agent", "logs", "logs-agent", "--deployment", first)
+    assert "dailyco/agent:1.0" in only_first and "dailyco/agent:1.1" not in only_first
+    as_json = pcc(pcc_env, "agent", "logs", "logs-agent", "--format", "JSON", "--limit", "1")
+    line = json.loads(next(x for x in as_json.splitlines() if x.startswith("{")))
+    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", line["timestamp"]) and second in line["log"]
+
+    deployments = pcc(pcc_env, "agent", "deployments", "logs-agent")
+    assert first[:8] in deployments and second[:8] in deployments
+    assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", deployments)

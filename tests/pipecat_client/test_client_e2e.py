@@ -113,7 +113,7 @@ async def test_sessions_and_context_updates(emulator: EmulatorServer, control: E
         sessions = await client.list_sessions("client-test", status="active")
         assert {s.session_id for s in sessions} == {started["sessionId"], other}
         answer = await client.send_context_update("client-test", other, {"version": 3, "llm_context": {"a": 1}})
-        assert answer == {"status": "applied", "version": 3}
+        assert answer == {"status": "applied", "version": 3, "mode": "reset"}
         assert await control.session_context_posts(other) == [{"version": 3, "llm_context": {"a": 1}}]
         proxy = (await control.calls("client-test", op="sessionProxy"))[0]
         assert proxy["key_type"] == "public"
@@ -144,7 +144,7 @@ async def test_error_classes_come_from_real_answers(emulator: EmulatorServer, co
     async with client_for(emulator, attempts=1) as client:
         with pytest.raises(PipecatNotFoundError) as missing:
             await client.get_agent_status("nobody")
-        assert str(missing.value) == "404: Service not found"
+        assert str(missing.value) == "404 NOT_FOUND: Not found"  # getService's documented 404
         with pytest.raises(PipecatValidationError) as invalid:
             await client.provision_agent(SPEC.model_copy(update={"image": "no-tag"}))
         assert invalid.value.status == 400 and "tag" in invalid.value.message

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from config_sync_service.core.config import Settings
 from config_sync_service.db.session import SessionFactory, transaction
+from config_sync_service.emulator.server import EmulatorServer
 from config_sync_service.schemas.messages import ChangeType
 from tests.helpers import CONTEXT, DEPLOYMENT, daemon_env, free_port, kill_group
 
@@ -180,16 +181,74 @@ async def lagging(sessions: SessionFactory, ids: Sequence[uuid.UUID]) -> dict[st
     return {str(status): int(n) for status, n in rows}
 
 
+async def pipecat_mismatches(
+    sessions: SessionFactory, emulator: EmulatorServer, ids: Sequence[uuid.UUID], *, default_image: str
+) -> list[str]:
+    """What Pipecat's side (the emulator's state) gets wrong about `ids`: an active agent must exist with its active
+    configuration's image on the desired deployment and, in its secret set, `AGENT_CONFIG` at the active version;
+    an agent to be deleted must be gone. Empty when everything matches."""
+    async with sessions() as s:
+        rows = (
+            await s.execute(
+                sa.text(
+                    "SELECT a.pipecat_agent_name, a.desired_state, c.version, c.deployment->>'image' FROM agents a "
+                    "JOIN agent_configurations c ON c.agent_id = a.id AND c.is_active WHERE a.id = ANY(:ids)"
+                ),
+                {"ids": list(ids)},
+            )
+        ).all()
+    wrong: list[str] = []
+    with emulator.state.lock:
+        for name, desired, version, image in rows:
+            service = emulator.state.services.get(name)
+            if str(desired) == "DELETED":
+                wrong += [f"{name}: still on Pipecat"] if service is not None else []
+                continue
+            if service is None:
+                wrong.append(f"{name}: no agent on Pipecat")
+                continue
+            live_image = service.deployments[-1].image
+            if live_image != (image or default_image):
+                wrong.append(f"{name}: image {live_image}, wants {image or default_image}")
+            secret_set = emulator.state.secret_sets.get(str(service.spec.get("secretSet")))
+            live_version = (
+                json.loads(secret_set.values.get("AGENT_CONFIG", "{}")).get("version") if secret_set else None
+            )
+            if live_version != version:
+                wrong.append(f"{name}: AGENT_CONFIG at v{live_version}, wants v{version}")
+    return wrong
+
+
+async def assert_pipecat_matches(
+    sessions: SessionFactory, emulator: EmulatorServer, ids: Sequence[uuid.UUID], *, default_image: str
+) -> None:
+    """Raises unless Pipecat's side matches every agent's active configuration (pipecat_mismatches)."""
+    wrong = await pipecat_mismatches(sessions, emulator, ids, default_image=default_image)
+    assert not wrong, f"{len(wrong)} agents differ on Pipecat: {wrong[:10]}"
+
+
 async def converge(
-    sessions: SessionFactory, ids: Sequence[uuid.UUID], *, timeout: float, daemon: DaemonProcess | None = None
+    sessions: SessionFactory,
+    ids: Sequence[uuid.UUID],
+    *,
+    emulator: EmulatorServer,
+    timeout: float,
+    daemon: DaemonProcess | None = None,
+    default_image: str | None = None,
 ) -> float:
-    """Seconds until every agent is SYNCED at its newest version; fails with what is left after `timeout`."""
+    """Seconds until every agent is SYNCED at its newest version; fails with what is left after `timeout`, or when
+    Pipecat's side (the emulator) does not run what the rows say is synced."""
     started = time.monotonic()
     left: dict[str, int] = {}
     while time.monotonic() - started < timeout:
         left = await lagging(sessions, ids)
         if not left:
-            return time.monotonic() - started
+            elapsed = time.monotonic() - started
+            image = default_image or (
+                daemon.settings.agent_image if daemon else Settings.model_fields["agent_image"].default
+            )
+            await assert_pipecat_matches(sessions, emulator, ids, default_image=image)
+            return elapsed
         await asyncio.sleep(0.25)
     raise AssertionError(f"not converged after {timeout}s: {left}\n{daemon.tail() if daemon else ''}")
 

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from config_sync_service.core.config import Settings
 from config_sync_service.db.session import SessionFactory
+from config_sync_service.emulator.server import EmulatorServer
 from tests.emulator_control import EmulatorControl
 from tests.helpers import RedisServer
 from tests.resilience.support import (
@@ -70,13 +71,19 @@ def spawn(daemons: list[DaemonProcess], settings: Settings, tmp_path: Path, *, w
 
 
 async def provisioned(
-    daemons: list[DaemonProcess], settings: Settings, tmp_path: Path, sessions: SessionFactory, count: int, prefix: str
+    daemons: list[DaemonProcess],
+    settings: Settings,
+    tmp_path: Path,
+    sessions: SessionFactory,
+    count: int,
+    prefix: str,
+    emulator: EmulatorServer,
 ) -> tuple[list[Any], DaemonProcess]:
     """`count` agents at version 1, a daemon, and its startup sweep's provisioning of all of them."""
     ids = await bulk_agents(sessions, count, prefix=prefix)
     daemon = spawn(daemons, settings, tmp_path)
     await daemon.wait_ready()
-    await converge(sessions, ids, timeout=120, daemon=daemon)
+    await converge(sessions, ids, emulator=emulator, timeout=120, daemon=daemon)
     return ids, daemon
 
 
@@ -89,6 +96,7 @@ async def test_downtime_500_changes_are_caught_up_at_start(
     session_factory: SessionFactory,
     redis: aioredis.Redis,
     control: EmulatorControl,
+    emulator: EmulatorServer,
     daemons: list[DaemonProcess],
     tmp_path: Path,
 ) -> None:
@@ -98,7 +106,7 @@ async def test_downtime_500_changes_are_caught_up_at_start(
     daemon = spawn(daemons, fast_settings, tmp_path)
     started = time.monotonic()
     await daemon.wait_ready()
-    await converge(session_factory, ids, timeout=120, daemon=daemon)
+    await converge(session_factory, ids, emulator=emulator, timeout=120, daemon=daemon)
     recorded = await calls(control)
     record(Scenario("downtime", 500, 500, time.monotonic() - started, len(recorded)))
     assert Counter(c["op"] for c in recorded)["createService"] == 500  # each agent provisioned once, at v2
@@ -109,10 +117,11 @@ async def test_kill_9_mid_burst_then_restart_converges_with_nothing_left_syncing
     session_factory: SessionFactory,
     redis: aioredis.Redis,
     control: EmulatorControl,
+    emulator: EmulatorServer,
     daemons: list[DaemonProcess],
     tmp_path: Path,
 ) -> None:
-    ids, daemon = await provisioned(daemons, fast_settings, tmp_path, session_factory, 200, "crash")
+    ids, daemon = await provisioned(daemons, fast_settings, tmp_path, session_factory, 200, "crash", emulator)
     started = time.monotonic()
     for _ in range(5):  # 1,000 changes: 200 agents × 5 versions
         await publish_all(redis, fast_settings, await bump_versions(session_factory, ids))
@@ -121,7 +130,7 @@ async def test_kill_9_mid_burst_then_restart_converges_with_nothing_left_syncing
     in_flight = await lagging(session_factory, ids)
     restarted = spawn(daemons, fast_settings, tmp_path)
     await restarted.wait_ready()
-    await converge(session_factory, ids, timeout=120, daemon=restarted)
+    await converge(session_factory, ids, emulator=emulator, timeout=120, daemon=restarted)
     assert "SYNCING" not in await lagging(session_factory, ids)
     record(
         Scenario(
@@ -134,12 +143,13 @@ async def test_redis_restart_mid_burst(
     fast_settings: Settings,
     session_factory: SessionFactory,
     control: EmulatorControl,
+    emulator: EmulatorServer,
     own_redis: RedisServer,
     daemons: list[DaemonProcess],
     tmp_path: Path,
 ) -> None:
     settings = fast_settings.model_copy(update={"redis_url": own_redis.url})
-    ids, daemon = await provisioned(daemons, settings, tmp_path, session_factory, 100, "redis")
+    ids, daemon = await provisioned(daemons, settings, tmp_path, session_factory, 100, "redis", emulator)
     started = time.monotonic()
     publisher = aioredis.Redis.from_url(own_redis.url)
     await publish_all(publisher, settings, await bump_versions(session_factory, ids))
@@ -148,7 +158,7 @@ async def test_redis_restart_mid_burst(
     await bump_versions(session_factory, ids, times=2)  # committed while Redis is down: never published
     await asyncio.sleep(1.0)
     own_redis.start()
-    await converge(session_factory, ids, timeout=90, daemon=daemon)
+    await converge(session_factory, ids, emulator=emulator, timeout=90, daemon=daemon)
     assert await daemon.healthz() == 200
     record(Scenario("redis-restart", 100, 300, time.monotonic() - started, len(await calls(control))))
 
@@ -158,11 +168,12 @@ async def test_postgres_connections_killed_mid_burst(
     session_factory: SessionFactory,
     redis: aioredis.Redis,
     control: EmulatorControl,
+    emulator: EmulatorServer,
     daemons: list[DaemonProcess],
     tmp_path: Path,
     database_url: str,
 ) -> None:
-    ids, daemon = await provisioned(daemons, fast_settings, tmp_path, session_factory, 200, "pgkill")
+    ids, daemon = await provisioned(daemons, fast_settings, tmp_path, session_factory, 200, "pgkill", emulator)
     started = time.monotonic()
     database = database_url.rsplit("/", 1)[1]
     killed = 0
@@ -181,7 +192,7 @@ async def test_postgres_connections_killed_mid_burst(
     finally:
         await admin.close()
     assert killed > 0
-    await converge(session_factory, ids, timeout=120, daemon=daemon)
+    await converge(session_factory, ids, emulator=emulator, timeout=120, daemon=daemon)
     assert await daemon.healthz() == 200
     record(
         Scenario(
@@ -200,6 +211,7 @@ async def test_flaky_throttling_pipecat(
     session_factory: SessionFactory,
     redis: aioredis.Redis,
     control: EmulatorControl,
+    emulator: EmulatorServer,
     daemons: list[DaemonProcess],
     tmp_path: Path,
 ) -> None:
@@ -213,7 +225,7 @@ async def test_flaky_throttling_pipecat(
     daemon = spawn(daemons, fast_settings, tmp_path)
     started = time.monotonic()
     await daemon.wait_ready()
-    await converge(session_factory, ids, timeout=150, daemon=daemon)
+    await converge(session_factory, ids, emulator=emulator, timeout=150, daemon=daemon)
     recorded = await calls(control)
     by_agent: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for call in recorded:
@@ -244,6 +256,7 @@ async def test_three_processes_two_workers_each_apply_each_change_once(
     session_factory: SessionFactory,
     redis: aioredis.Redis,
     control: EmulatorControl,
+    emulator: EmulatorServer,
     daemons: list[DaemonProcess],
     tmp_path: Path,
 ) -> None:
@@ -256,7 +269,7 @@ async def test_three_processes_two_workers_each_apply_each_change_once(
         spawn(daemons, settings, tmp_path, workers=2)
     for daemon in daemons:
         await daemon.wait_ready(timeout=60)
-    await converge(session_factory, ids, timeout=120, daemon=daemons[0])
+    await converge(session_factory, ids, emulator=emulator, timeout=120, daemon=daemons[0])
     await control.http.post("/_emulator/reset")  # count only what the burst costs
     started = time.monotonic()
     published: Counter[Any] = Counter()
@@ -264,7 +277,7 @@ async def test_three_processes_two_workers_each_apply_each_change_once(
         changes = await bump_versions(session_factory, ids)
         published.update(agent for agent, _ in changes)
         await publish_all(redis, settings, changes)
-    await converge(session_factory, ids, timeout=180, daemon=daemons[0])
+    await converge(session_factory, ids, emulator=emulator, timeout=180, daemon=daemons[0])
     recorded = await calls(control)
     redeploys = Counter(c["agent"] for c in recorded if c["op"] in REDEPLOYS)
     secret_writes = Counter(c["agent"] for c in recorded if c["op"] == "upsertSecretSet")
@@ -287,17 +300,18 @@ async def test_burst_of_50_versions_costs_at_most_two_redeploys(
     session_factory: SessionFactory,
     redis: aioredis.Redis,
     control: EmulatorControl,
+    emulator: EmulatorServer,
     daemons: list[DaemonProcess],
     tmp_path: Path,
 ) -> None:
-    ids, daemon = await provisioned(daemons, fast_settings, tmp_path, session_factory, 1, "burst")
+    ids, daemon = await provisioned(daemons, fast_settings, tmp_path, session_factory, 1, "burst", emulator)
     await control.http.post("/_emulator/reset")
     started = time.monotonic()
     changes = []
     for _ in range(50):
         changes += await bump_versions(session_factory, ids)
     await publish_all(redis, fast_settings, changes)
-    await converge(session_factory, ids, timeout=30, daemon=daemon)
+    await converge(session_factory, ids, emulator=emulator, timeout=30, daemon=daemon)
     recorded = await calls(control)
     redeploys = [c for c in recorded if c["op"] in REDEPLOYS]
     record(Scenario("burst-50", 1, 50, time.monotonic() - started, len(recorded), {"redeploys": len(redeploys)}))
