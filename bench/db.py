@@ -87,7 +87,7 @@ class BenchDatabase:
         return str(await self.p.fetchval("SHOW server_version"))
 
     async def truncate(self) -> None:
-        await self.p.execute("TRUNCATE agents, agent_configurations CASCADE")
+        await self.p.execute("TRUNCATE agents, agent_configurations, observer_turns CASCADE")
 
     async def new_agents(self, count: int, *, prefix: str) -> list[SeedAgent]:
         """Agents as the backend creates them: no configuration yet, `PENDING`."""

@@ -82,7 +82,7 @@ async def end_turn(
 ) -> None:
     """Give the turn back; after a full observation, when the next one is due and the orphans it found."""
     values: dict[str, Any] = {"owner": None, "expires_at": None}
-    params: dict[str, Any] = {"owner": owner}
+    params: dict[str, Any] = {"holder": owner}
     if next_due_in_s is not None:
         values |= {
             "next_due_at": _NOW + _seconds("due"),
@@ -90,7 +90,7 @@ async def end_turn(
             "orphans": sa.bindparam("orphans", type_=TURNS.c.orphans.type),
         }
         params |= {"due": next_due_in_s, "orphans": sorted(orphans or [])}
-    statement = sa.update(TURNS).where(TURNS.c.name == TURN, TURNS.c.owner == sa.bindparam("owner")).values(values)
+    statement = sa.update(TURNS).where(TURNS.c.name == TURN, TURNS.c.owner == sa.bindparam("holder")).values(values)
     await session.execute(statement, params)
 
 
