@@ -5,8 +5,8 @@ prometheus_client keeps each metric in a file per process and the worker that an
 How each gauge (core/metrics.py) is added up is chosen per gauge:
 
 - `livesum`: what each live worker holds (queue depth, in flight) — the pod's total.
-- `mostrecent`: facts about shared state (dead-letter depth, agents per status and per live health, orphans) — the scraping worker reads
-  Postgres and Redis just before it answers, so the newest value is the true one.
+- `mostrecent`: facts about shared state (dead-letter depth, agents per status and per live health, orphans) —
+  the scraping worker reads Postgres and Redis just before it answers, so the newest value is the true one.
 - `livemin`: the time of the last successful sweep — the worker that swept longest ago is the one to alert on.
 """
 
