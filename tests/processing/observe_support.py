@@ -31,19 +31,23 @@ async def by_hand(emulator: EmulatorServer, method: str, path: str, body: Any = 
 
 
 async def synced(sessions: SessionFactory, agent_id: uuid.UUID, *, timeout: float = 30) -> Agent:
-    async def check() -> Agent | None:
+    async def check() -> Agent | bool:
         row = await agent_row(sessions, agent_id)
-        return row if row.sync_status is SyncStatus.SYNCED and row.created_deployment_id else None
+        return row if row.sync_status is SyncStatus.SYNCED and row.created_deployment_id else False
 
-    return await wait_until(check, timeout=timeout, what="SYNCED")
+    found = await wait_until(check, timeout=timeout, what="SYNCED")
+    assert isinstance(found, Agent)
+    return found
 
 
 async def health(sessions: SessionFactory, agent_id: uuid.UUID, wanted: LiveHealth, *, timeout: float = 30) -> Agent:
-    async def check() -> Agent | None:
+    async def check() -> Agent | bool:
         row = await agent_row(sessions, agent_id)
-        return row if row.live_health is wanted else None
+        return row if row.live_health is wanted else False
 
-    return await wait_until(check, timeout=timeout, interval=0.02, what=f"live health {wanted.value}")
+    found = await wait_until(check, timeout=timeout, interval=0.02, what=f"live health {wanted.value}")
+    assert isinstance(found, Agent)
+    return found
 
 
 def fields(row: Agent) -> set[str]:
