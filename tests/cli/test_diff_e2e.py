@@ -35,7 +35,7 @@ async def test_diff_exits_0_1_and_2_shows_the_field_and_never_a_secret(
     assert sorted(marked) == ["deployment", "image"]  # only the changed agent's, marked
     [image_line] = [line for line in changed.stdout.splitlines() if line.split()[:2] == ["*", "image"]]
     assert "dailyco/pipecat-agent:by-hand" in image_line
-    assert DEPLOYMENT["image"] in image_line
+    assert str(DEPLOYMENT["image"]) in image_line
 
     as_json = await run_cli(settings, "diff", str(agent.id), "--json")
     assert as_json.code == 1
