@@ -106,7 +106,8 @@ class BenchDatabase:
         context_hash = agent_config.digest(context(1))
         await self.p.executemany(
             "UPDATE agents SET sync_status = 'SYNCED', synced_version = 1, target_version = 1, "
-            "pipecat_cloud_instance_id = $2, applied_deployment_hash = $3, applied_context_hash = $4, "
+            "pipecat_cloud_instance_id = $2, created_deployment_id = $2, "
+            "applied_deployment_hash = $3, applied_context_hash = $4, "
             "last_synced_at = now() WHERE id = $1",
             [(a.id, deployment_ids[a.name], deployment_hash, context_hash) for a in agents],
         )

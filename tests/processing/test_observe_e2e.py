@@ -10,6 +10,7 @@ import time
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
+from config_sync_service.cli.render import render_status
 from config_sync_service.core.config import Settings
 from config_sync_service.db.models import LiveHealth, SyncStatus
 from config_sync_service.db.session import SessionFactory
@@ -58,6 +59,8 @@ async def test_an_image_deployed_by_hand_is_drift_and_is_healed(
         status = (await daemon.get("/status")).json()
         assert status["live"]["by_health"]["HEALTHY"] == 1 and status["live"]["self_heal"] is True
         assert "sessions" in status["live"]  # part B's live sessions
+        shown = render_status(status, url=daemon.url)
+        assert "Live health:  UNKNOWN 0, HEALTHY 1, DRIFTED 0, MISSING 0, DEGRADED 0 (self-heal on)" in shown
         assert "tw-own-secret" not in str(status) and "AKIA-shared-test" not in str(status)
         metrics = {
             (s.name, tuple(sorted(s.labels.items()))): s.value
