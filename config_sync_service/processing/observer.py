@@ -12,7 +12,6 @@ redeploy). Heals of one agent back off 2 s, ×3, up to 5 min, so a person changi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 import uuid
@@ -102,9 +101,7 @@ class Observer:
         return self.config.interval_s * random.uniform(0.8, 1.2)
 
     async def run(self) -> None:
-        with contextlib.suppress(Exception):  # the database away: the first turn below retries it
-            async with transaction(self.sessions) as s:
-                await observed.ensure_turn(s, first_due_in_s=self._next_due_s())
+        """Look for a turn every `POLL_S` (the first look after one: start-up belongs to the sweep)."""
         while True:
             await asyncio.sleep(POLL_S * random.uniform(0.8, 1.2))
             try:
