@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 
 from agent_schema.fields import Matches, StrictModel
 
@@ -20,7 +20,7 @@ DEFAULT_SESSION_S = 7200  # its cap when none is set
 MAX_INSTANCES = 50  # the most min_agents and max_agents may be
 
 
-def _max_not_below_min_schema() -> dict[str, object]:
+def _max_not_below_min_schema() -> dict[str, JsonValue]:
     """`max_agents >= min_agents` for JSON Schema readers: it cannot compare two fields, but both are bounded
     integers, so one `if min_agents is k then max_agents >= k` per value of `min_agents` says the same."""
     return {

@@ -87,7 +87,7 @@ class BenchDatabase:
         return str(await self.p.fetchval("SHOW server_version"))
 
     async def truncate(self) -> None:
-        await self.p.execute("TRUNCATE agents, agent_configurations CASCADE")
+        await self.p.execute("TRUNCATE agents, agent_configurations, observer_turns CASCADE")
 
     async def new_agents(self, count: int, *, prefix: str) -> list[SeedAgent]:
         """Agents as the backend creates them: no configuration yet, `PENDING`."""
@@ -106,7 +106,8 @@ class BenchDatabase:
         context_hash = agent_config.digest(context(1))
         await self.p.executemany(
             "UPDATE agents SET sync_status = 'SYNCED', synced_version = 1, target_version = 1, "
-            "pipecat_cloud_instance_id = $2, applied_deployment_hash = $3, applied_context_hash = $4, "
+            "pipecat_cloud_instance_id = $2, created_deployment_id = $2, "
+            "applied_deployment_hash = $3, applied_context_hash = $4, "
             "last_synced_at = now() WHERE id = $1",
             [(a.id, deployment_ids[a.name], deployment_hash, context_hash) for a in agents],
         )

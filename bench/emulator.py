@@ -5,8 +5,8 @@ routes under `/_emulator/bench` (never faulted, never recorded, like every `/_em
 
 - `POST /seed`: agents that are already deployed (an Active revision, a ready secret set), so that a scenario
   can start from provisioned agents without spending Pipecat calls on it;
-- `GET /summary?since=`: the calls received since a time (by operation and status, per agent) and the
-  deployments made since then per agent: what the tables count;
+- `GET /summary?since=`: the calls received since a time (by operation and status, per agent, and how many
+  were observation's, by their User-Agent) and the deployments made since then per agent: what the tables count;
 - `GET /sessions/{id}/received`: when each context update reached a session, and its version.
 """
 
@@ -28,6 +28,7 @@ from config_sync_service.emulator.state import EmulatorState, SecretSet, Service
 
 router = APIRouter(prefix="/_emulator/bench", tags=["benchmark"])
 LONG_AGO_S = 3600.0
+OBSERVER_AGENT = "config-sync-observer"  # the User-Agent of config-sync's observation requests (runtime.py)
 
 
 class SeedBody(BaseModel):
@@ -73,8 +74,10 @@ async def summary(since: float = 0.0, state: EmulatorState = Depends(get_state))
     by_op = Counter(c.op for c in calls)
     by_status = Counter(str(c.status) for c in calls)
     per_agent = Counter(c.agent for c in calls if c.agent)
+    observation = sum(1 for c in calls if c.user_agent == OBSERVER_AGENT)
     return {
         "calls": len(calls),
+        "observation_calls": observation,
         "by_op": dict(by_op),
         "by_status": dict(by_status),
         "rate_limited": by_status.get("429", 0),

@@ -207,7 +207,24 @@ def _throttled_rows(modes: dict[str, Any], full: dict[str, int], knobs: dict[str
             f"≥ {CALLS_PER_FULL_SYNC}",
             "n/a",
         ),
+        _observation_row("3 throttled", engine, seq),
     ]
+
+
+def _observation_row(scenario: str, engine: Any, seq: Any) -> Row:
+    """DESIGN §13: observation takes at most a tenth of the calls when a rate is set."""
+    share, seq_share = _get(engine, "observation_share"), _get(seq, "observation_share")
+    text = "–" if share is None else f"{share * 100:.1f}"
+    seq_text = "–" if seq_share is None else f"{seq_share * 100:.1f}"
+    return Row(
+        scenario,
+        "Pipecat calls made by observation, %",
+        text,
+        seq_text,
+        "–",
+        "≤ 10 %",
+        _met(None if share is None else share <= 0.10),
+    )
 
 
 def _recovery_rows(modes: dict[str, Any]) -> list[Row]:
@@ -224,6 +241,7 @@ def _recovery_rows(modes: dict[str, Any]) -> list[Row]:
             "n/a",
         ),
         _rate_row("4 recovery", engine, seq),
+        _observation_row("4 recovery", engine, seq),
     ]
 
 

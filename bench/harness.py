@@ -49,6 +49,8 @@ class Knobs:
     deploy_poll_interval_s: float = 0.1
     throttle_rate_per_s: float = 20.0
     throttle_latency_ms: float = 100.0
+    # shorter than the default 300 s, so that observation runs during the scenarios and its share is measured
+    observe_interval_s: float = 30.0
     redis_url: str = "redis://127.0.0.1:6379/0"
 
 
@@ -105,6 +107,7 @@ class Bench:
                 "UPDATES_CHANNEL": self.channel,
                 "DLQ_KEY": self.dlq_key,
                 "DEPLOY_POLL_INTERVAL_S": str(self.knobs.deploy_poll_interval_s),
+                "OBSERVE_INTERVAL_S": str(self.knobs.observe_interval_s),
                 "WEB_CONCURRENCY": str(self.mode.workers),
                 "MAX_CONCURRENCY": str(self.mode.concurrency),
                 "LOG_FORMAT": "json",

@@ -176,6 +176,9 @@ async def _outcome(
         "agents_per_s": round(n / converged_s, 2) if converged_s else None,
         "pipecat_calls": summary["calls"],
         "calls_per_agent": round(summary["calls"] / n, 2),
+        # DESIGN §13: observing Pipecat takes at most a tenth of PIPECAT_MAX_REQUESTS_PER_S (when it is set)
+        "observation_calls": summary["observation_calls"],
+        "observation_share": round(summary["observation_calls"] / summary["calls"], 4) if summary["calls"] else 0.0,
         "calls_by_op": summary["by_op"],
         "calls_by_status": summary["by_status"],
         "rate_limited": summary["rate_limited"],

@@ -16,11 +16,14 @@ from config_sync_service.db.session import SessionFactory, create_db_engine, cre
 from config_sync_service.mq.dead_letter import DeadLetterQueue
 from config_sync_service.mq.listener import Listener
 from config_sync_service.pipecat_client.client import PipecatCloudClient
-from config_sync_service.pipecat_client.pacing import pacer_for
-from config_sync_service.processing.config import EngineConfig
+from config_sync_service.pipecat_client.pacing import Pacer, observation_pacer, pacer_for
+from config_sync_service.processing.config import EngineConfig, ProcessorConfig
 from config_sync_service.processing.engine import SyncEngine
+from config_sync_service.processing.hints import Hint
+from config_sync_service.processing.observer import Observer, ObserverConfig
 
 log = get_logger("config_sync.runtime")
+OBSERVER_AGENT = "config-sync-observer"  # the User-Agent of observation's requests
 
 
 @dataclass
@@ -33,20 +36,19 @@ class Runtime:
     dead_letters: DeadLetterQueue
     engine: SyncEngine
     listener: Listener
+    observer: Observer
     started_at: float = field(default_factory=time.time)
     listener_task: asyncio.Task[None] | None = None
+    observer_task: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         db = create_db_engine(settings)
         sessions = create_session_factory(db)
         redis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
-        pacer = pacer_for(
-            redis,
-            rate_per_s=settings.pipecat_max_requests_per_s,
-            api_base=settings.pipecat_api_base,
-            api_key=settings.pipecat_api_key.get_secret_value() if settings.pipecat_api_key else "",
-        )
+        rate = settings.pipecat_max_requests_per_s
+        key = settings.pipecat_api_key.get_secret_value() if settings.pipecat_api_key else ""
+        pacer = pacer_for(redis, rate_per_s=rate, api_base=settings.pipecat_api_base, api_key=key)
         client = PipecatCloudClient.from_settings(settings, on_call=metrics.observe_pipecat_call, pacer=pacer)
         dead_letters = DeadLetterQueue(redis, key=settings.dlq_key, max_len=settings.dlq_max)
         engine = SyncEngine(
@@ -58,11 +60,22 @@ class Runtime:
             on_payload=engine.handle_payload,
             on_subscribed=engine.sweeper.request_sweep,
         )
-        return cls(settings, db, sessions, redis, client, dead_letters, engine, listener)
+        return cls(
+            settings,
+            db,
+            sessions,
+            redis,
+            client,
+            dead_letters,
+            engine,
+            listener,
+            _observer(settings, redis, engine, pacer),
+        )
 
     def start(self) -> None:
         self.engine.start()
         self.listener_task = asyncio.create_task(self.listener.run(), name="listener")
+        self.observer_task = asyncio.create_task(self.observer.run(), name="observer")
         log.info(
             "daemon.started",
             owner=self.engine.owner,
@@ -78,6 +91,9 @@ class Runtime:
         """Stop taking messages, let in-flight syncs finish (SHUTDOWN_GRACE_S), close everything."""
         log.info("daemon.stopping", in_flight=self.engine.queue.in_flight, grace_s=self.settings.shutdown_grace_s)
         self.listener.stop()
+        if self.observer_task is not None:
+            self.observer_task.cancel()
+            await asyncio.gather(self.observer_task, return_exceptions=True)
         await self.engine.stop(self.settings.shutdown_grace_s)
         if self.listener_task is not None:
             try:
@@ -85,6 +101,33 @@ class Runtime:
             except (TimeoutError, asyncio.CancelledError):
                 self.listener_task.cancel()
         await self.client.aclose()
+        await self.observer.client.aclose()
         await self.redis.aclose()
         await self.db.dispose()
         log.info("daemon.stopped")
+
+
+def _observer(settings: Settings, redis: aioredis.Redis, engine: SyncEngine, shared: Pacer) -> Observer:
+    """The observer, with a client of its own: observation calls are paced apart (a tenth of the rate) and carry
+    their own User-Agent and operation names (`observe.*` in the calls metric), so they can be counted apart."""
+    key = settings.pipecat_api_key.get_secret_value() if settings.pipecat_api_key else ""
+    pacer = observation_pacer(
+        redis,
+        shared,
+        rate_per_s=settings.pipecat_max_requests_per_s,
+        api_base=settings.pipecat_api_base,
+        api_key=key,
+    )
+
+    def on_call(operation: str, status: str, seconds: float) -> None:
+        metrics.observe_pipecat_call(f"observe.{operation}", status, seconds)
+
+    client = PipecatCloudClient.from_settings(settings, on_call=on_call, pacer=pacer, user_agent=OBSERVER_AGENT)
+    config = ObserverConfig(settings.observe_interval_s, settings.self_heal, ProcessorConfig.from_settings(settings))
+    return Observer(
+        config=config,
+        sessions=engine.processor.sessions,
+        client=client,
+        enqueue=lambda agent_id: engine.submit(agent_id, Hint()),
+        owner=engine.owner,
+    )

@@ -100,7 +100,7 @@ async def db_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     async with db.begin() as conn:
         from sqlalchemy import text
 
-        await conn.execute(text("TRUNCATE agents, agent_configurations CASCADE"))
+        await conn.execute(text("TRUNCATE agents, agent_configurations, observer_turns CASCADE"))
     yield db
     await db.dispose()
 

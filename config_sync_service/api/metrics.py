@@ -5,8 +5,8 @@ prometheus_client keeps each metric in a file per process and the worker that an
 How each gauge (core/metrics.py) is added up is chosen per gauge:
 
 - `livesum`: what each live worker holds (queue depth, in flight) — the pod's total.
-- `mostrecent`: facts about shared state (dead-letter depth, agents per status) — the scraping worker reads
-  Postgres and Redis just before it answers, so the newest value is the true one.
+- `mostrecent`: facts about shared state (dead-letter depth, agents per status and per live health, orphans) —
+  the scraping worker reads Postgres and Redis just before it answers, so the newest value is the true one.
 - `livemin`: the time of the last successful sweep — the worker that swept longest ago is the one to alert on.
 """
 
@@ -26,7 +26,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from config_sync_service.api.deps import RuntimeDep
 from config_sync_service.core import metrics
 from config_sync_service.core.logging import get_logger
-from config_sync_service.db import crud
+from config_sync_service.db import crud, observed
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.runtime import Runtime
 
@@ -57,6 +57,10 @@ async def refresh_shared(runtime: Runtime) -> None:
     metrics.DLQ_DEPTH.set(await runtime.dead_letters.depth())
     async with runtime.sessions() as s:
         by_status = await crud.count_agents_by_status(s)
+        live = await observed.live_report(s, limit=0)
+    for health, n in live.by_health.items():
+        metrics.AGENTS_LIVE.labels(health=health).set(n)
+    metrics.ORPHANS.set(len(live.orphans))
     for status in SyncStatus:
         metrics.AGENTS.labels(sync_status=status.value).set(by_status.get(status.value, 0))
 

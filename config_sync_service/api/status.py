@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from config_sync_service import __version__
 from config_sync_service.api.deps import OperatorDep, RuntimeDep
 from config_sync_service.core.redaction import excerpt
-from config_sync_service.db import crud, drift, session_versions
+from config_sync_service.db import crud, drift, observed, session_versions
 from config_sync_service.db.models import utcnow
 
 router = APIRouter(tags=["operators"])
@@ -50,6 +50,7 @@ async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
         by_status = await crud.count_agents_by_status(s)
         out_of_sync, oldest = await drift.list_out_of_sync_agents(s, limit=OLDEST_OUT_OF_SYNC)
         behind, lagging = await session_versions.agents_with_sessions_behind(s, limit=SESSIONS_BEHIND)
+        live = await observed.live_report(s, limit=OLDEST_OUT_OF_SYNC)
     sweeper = engine.sweeper
     return {
         "version": __version__,
@@ -59,6 +60,14 @@ async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
         "out_of_sync": {"count": out_of_sync, "oldest": [_out_of_sync(a) for a in oldest]},
         # live sessions still on an older configuration than their agent's active one (a refused context push)
         "sessions_behind": {"count": behind, "agents": [_sessions_behind(a) for a in lagging]},
+        "live": {
+            "by_health": live.by_health,
+            "unhealthy": live.unhealthy,
+            "last_full_observation": None if live.observed_at is None else live.observed_at.isoformat(),
+            "orphans": {"count": len(live.orphans), "names": live.orphans[:OLDEST_OUT_OF_SYNC]},
+            "self_heal": runtime.settings.self_heal,
+            "observe_interval_s": runtime.settings.observe_interval_s,
+        },
         "queue": {"depth": len(engine.queue), "in_flight": engine.queue.in_flight, "scheduled": engine.queue.scheduled},
         "dlq_depth": await runtime.dead_letters.depth(),
         "subscribed": runtime.listener.subscribed,

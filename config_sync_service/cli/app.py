@@ -7,6 +7,7 @@ import sys
 import typer
 
 from config_sync_service.cli.common import friendly, settings_or_exit
+from config_sync_service.cli.diff import diff_command
 from config_sync_service.cli.operator import dlq_app, status_command
 from config_sync_service.cli.schema import schema_command, validate_command
 from config_sync_service.cli.telephony import twiml_command
@@ -149,6 +150,7 @@ def emulator(
 
 
 app.command("status")(status_command)
+app.command("diff")(diff_command)
 app.command("twiml")(twiml_command)
 app.add_typer(dlq_app, name="dlq")
 app.command("schema")(schema_command)

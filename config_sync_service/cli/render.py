@@ -79,8 +79,10 @@ def render_status(data: dict[str, Any], *, url: str) -> str:
         f"config-sync {data.get('version')} at {url}: up {ago(data.get('uptime_s'))}, "
         f"{'subscribed' if data.get('subscribed') else 'NOT subscribed'} (process {data.get('owner')})"
     )
-    sections = [*_agents(data), "", *_process(data), "", *_out_of_sync(data), "", *_sessions_behind(data)]
-    return "\n".join([header, "", *sections])
+    sections = [header, "", *_agents(data), "", *_process(data), "", *_out_of_sync(data)]
+    if "live" in data:
+        sections += ["", *_live(data)]
+    return "\n".join([*sections, "", *_sessions_behind(data)])
 
 
 def _agents(data: dict[str, Any]) -> list[str]:
@@ -146,6 +148,32 @@ def _sessions_behind(data: dict[str, Any]) -> list[str]:
                 for a in agents]  # fmt: skip
         lines += table(("AGENT", "NAME", "ACTIVE", "SESSIONS"), rows)
     return lines
+
+
+def _live(data: dict[str, Any]) -> list[str]:
+    """Live health (what the last observation of Pipecat Cloud found), the unhealthy agents, orphans."""
+    live = data["live"]
+    counts = ", ".join(f"{k} {v}" for k, v in live.get("by_health", {}).items())
+    orphans = live.get("orphans", {})
+    lines = [
+        printable(f"Live health:  {counts} (self-heal {'on' if live.get('self_heal') else 'off'})"),
+        printable(f"Observed:     last full observation {live.get('last_full_observation') or 'never'}"),
+        printable(f"Orphans:      {orphans.get('count', 0)} " + " ".join(orphans.get("names", []))),
+    ]
+    unhealthy = live.get("unhealthy", [])
+    if unhealthy:
+        rows = [
+            (a["agent_id"], _short(a.get("name"), 24), a["health"], _short(_fields(a.get("differences")), 60))
+            for a in unhealthy
+        ]
+        lines += table(("AGENT", "NAME", "HEALTH", "DIFFERENCES"), rows)
+    return lines
+
+
+def _fields(differences: Any) -> str:
+    if not isinstance(differences, list):
+        return ""
+    return ", ".join(f"{d.get('field')}: {d.get('live')}" for d in differences if isinstance(d, dict))
 
 
 def render_page(page: Page) -> str:

@@ -131,6 +131,16 @@ class Settings(BaseSettings):
     retry_budget_burst: Annotated[int, Field(ge=1)] = Field(
         20, description="RETRY_BUDGET_BURST: retries that may be spent at once."
     )
+    observe_interval_s: Annotated[float, Field(gt=0)] = Field(
+        300.0,
+        description="OBSERVE_INTERVAL_S: period of the full observation of Pipecat Cloud (±20 % jitter), taken by "
+        "one process at a time; an observation asked for (a fenced or doubtful pass, a heal) runs within seconds.",
+    )
+    self_heal: bool = Field(
+        True,
+        description="SELF_HEAL: repair drifted and missing agents (backoff 2 s ×3, capped at 5 min, per agent); "
+        "false: report them only.",
+    )
     shutdown_grace_s: Annotated[float, Field(ge=0)] = Field(
         25.0, description="SHUTDOWN_GRACE_S: time in-flight syncs get to finish after SIGTERM."
     )

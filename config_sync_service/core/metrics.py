@@ -28,6 +28,7 @@ class Outcome(enum.StrEnum):
     DEAD_LETTERED = "dead_lettered"
     UNKNOWN_AGENT = "unknown_agent"  # no such agent (its dead letter is what is counted)
     CLAIMED_ELSEWHERE = "claimed_elsewhere"  # another process holds the agent
+    FENCED = "fenced"  # the claim was lost mid-pass: no further call, no success claimed, an observation asked for
 
 
 class Event(enum.StrEnum):
@@ -68,6 +69,20 @@ QUEUE_DEPTH = Gauge(f"{PREFIX}_queue_depth", "Agents waiting in the work queue."
 IN_FLIGHT = Gauge(f"{PREFIX}_in_flight", "Agents being processed now.", multiprocess_mode="livesum")
 DLQ_DEPTH = Gauge(f"{PREFIX}_dlq_depth", "Entries in the dead-letter list.", multiprocess_mode="mostrecent")
 AGENTS = Gauge(f"{PREFIX}_agents", "Agents by sync status (Postgres).", ["sync_status"], multiprocess_mode="mostrecent")
+AGENTS_LIVE = Gauge(
+    f"{PREFIX}_agents_live",
+    "Managed agents by live health, as the last observation of Pipecat Cloud found them (Postgres).",
+    ["health"],
+    multiprocess_mode="mostrecent",
+)
+ORPHANS = Gauge(
+    f"{PREFIX}_orphan_agents",
+    "Agents on Pipecat Cloud that no row names, as the last full observation found them (never deleted).",
+    multiprocess_mode="mostrecent",
+)
+DRIFT = Counter(f"{PREFIX}_drift", "Differences found by observation, by field (counted when first seen).", ["field"])
+HEALS = Counter(f"{PREFIX}_heals", "Self-heal repairs queued, by live health (DRIFTED, MISSING).", ["health"])
+OBSERVATIONS = Counter(f"{PREFIX}_observations", "Observer turns taken, by kind (full, requested).", ["kind"])
 LAST_SWEEP_NAME = f"{PREFIX}_last_sweep_timestamp_seconds"
 LAST_SWEEP = Gauge(
     LAST_SWEEP_NAME,

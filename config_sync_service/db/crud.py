@@ -144,6 +144,7 @@ async def update_agent_sync_status(
     applied_deployment_hash: str | None = _UNSET,
     applied_context_hash: str | None = _UNSET,
     deploying_since: datetime | None = _UNSET,
+    created_deployment_id: str | None = _UNSET,
     owner: str | None = None,
 ) -> bool:
     """Record the outcome of work on `version`; refused (False) when a newer version was already applied, or,
@@ -163,6 +164,7 @@ async def update_agent_sync_status(
         "applied_deployment_hash": applied_deployment_hash,
         "applied_context_hash": applied_context_hash,
         "deploying_since": deploying_since,
+        "created_deployment_id": created_deployment_id,
     }
     values |= {k: v for k, v in optional.items() if v is not _UNSET}
     if attempts is not None:

@@ -36,6 +36,16 @@ class DesiredState(enum.StrEnum):
     DELETED = "DELETED"
 
 
+class LiveHealth(enum.StrEnum):
+    """What the last observation of Pipecat Cloud found (DESIGN §13), beside the sync status."""
+
+    UNKNOWN = "UNKNOWN"  # never observed (or not since the agent was last changed by config-sync)
+    HEALTHY = "HEALTHY"
+    DRIFTED = "DRIFTED"  # differs from the configuration: `live_differences` says where
+    MISSING = "MISSING"  # no such agent on Pipecat Cloud
+    DEGRADED = "DEGRADED"  # its revision failed or is not ready
+
+
 def _tz_column(*, nullable: bool, default: bool = False) -> Any:
     return sa.Column(
         sa.DateTime(timezone=True),
@@ -54,6 +64,7 @@ class Agent(SQLModel, table=True):
             name="ck_agents_pipecat_agent_name",
         ),
         sa.Index("ix_agents_sync_status", "sync_status"),
+        sa.Index("ix_agents_observe_at", "observe_at", postgresql_where=sa.text("observe_at IS NOT NULL")),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -88,6 +99,25 @@ class Agent(SQLModel, table=True):
     # lease: which process works on the agent, and until when the claim holds
     lease_owner: str | None = Field(default=None, max_length=200)
     lease_expires_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+    # observed state (db/observed.py): what Pipecat Cloud runs, as the observer last saw it
+    live_health: LiveHealth = Field(
+        default=LiveHealth.UNKNOWN,
+        sa_column=sa.Column(
+            sa.Enum(LiveHealth, name="live_health"), nullable=False, server_default=LiveHealth.UNKNOWN.value
+        ),
+    )
+    # [{field, desired, live}]: never a secret value (secret sets are compared by their keys)
+    live_differences: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=sa.Column(JSONB, nullable=False, server_default="[]")
+    )
+    observed_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+    # the deployment config-sync's own create or update made last (another one live means someone else deployed)
+    created_deployment_id: str | None = Field(default=None, max_length=200)
+    # observe the agent at (or after) this time: a doubtful pass, a fenced one, a heal to verify
+    observe_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+    # self-heal's backoff: heals in a row, and no new heal before next_heal_at
+    heal_attempts: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    next_heal_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False, default=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False, default=True))
 
@@ -140,3 +170,15 @@ class AgentSessionVersion(SQLModel, table=True):
     version: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, nullable=True))
     outcome: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
     acknowledged_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False, default=True))
+class ObserverTurn(SQLModel, table=True):
+    """The observer's turn (one row): which process observes now, until when, and when the next full observation
+    is due; and what the last one found that no row names (orphans)."""
+
+    __tablename__ = "observer_turns"
+
+    name: str = Field(sa_column=sa.Column(sa.String(50), primary_key=True))
+    owner: str | None = Field(default=None, max_length=200)
+    expires_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+    next_due_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False, default=True))
+    observed_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+    orphans: list[str] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False, server_default="[]"))

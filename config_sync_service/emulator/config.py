@@ -27,6 +27,11 @@ class Faults(BaseModel):
     fail_next: dict[str, list[int]] = Field(
         default_factory=dict, description="The next calls of an operation answer these statuses, in order."
     )
+    delay_next: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="The next calls of an operation are held this many seconds each, in order, before they are "
+        "handled (a call in flight: what a stale process's request looks like).",
+    )
     echo_request: bool = Field(
         False,
         description="Injected 4xx answers quote the request body in their error, as a validation error that names "

@@ -83,5 +83,9 @@ class EmulatorControl:
     async def fail_next(self, op: str, *, times: int, status: int) -> None:
         await self.set_faults(fail_next={op: [status] * times})
 
+    async def hold_next(self, op: str, *, seconds: float) -> None:
+        """The next call of `op` is held `seconds` before it is handled (it stays in flight meanwhile)."""
+        await self.set_faults(delay_next={op: [seconds]})
+
     async def set_latency(self, op: str, *, seconds: float) -> None:
         await self.set_faults(op_latency_s={op: seconds})

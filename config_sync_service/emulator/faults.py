@@ -106,6 +106,9 @@ class FaultInjector:
         faults = self.state.config.faults
         delay = faults.latency_ms / 1000 + self.random.uniform(0, faults.latency_jitter_ms / 1000)
         delay += faults.op_latency_s.get(op, faults.op_latency_s.get("*", 0.0))
+        with self.state.lock:
+            held = faults.delay_next.get(op)
+            delay += held.pop(0) if held else 0.0
         if delay > 0:
             await asyncio.sleep(delay)
         hang = faults.hang_s.get(op, faults.hang_s.get("*", 0.0))
@@ -172,8 +175,9 @@ class RecordAndInject:
             and isinstance(body.get("serviceName"), str)
         ):
             subject = body["serviceName"]
-        auth = Headers(scope=scope).get("authorization")
-        call = Call(method, path, op, key_type(self.state, auth), subject, time.time(), body)
+        headers = Headers(scope=scope)
+        call = Call(method, path, op, key_type(self.state, headers.get("authorization")), subject, time.time(), body)
+        call.user_agent = headers.get("user-agent")
         with self.state.lock:
             self.state.calls.append(call)
         started = time.monotonic()

@@ -218,6 +218,7 @@ class Call:
     body: Any = None
     status: int | None = None  # None while the request is still being answered
     duration_s: float | None = None
+    user_agent: str | None = None  # who sent it (config-sync's observer says so: counted apart)
 
 
 class EmulatorState:

@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.config import Settings
 from config_sync_service.core.errors import classify
+from config_sync_service.core.fencing import check_claim
 from config_sync_service.core.logging import get_logger
 from config_sync_service.pipecat_client.errors import (
     PipecatApiError,
@@ -40,6 +41,7 @@ log = get_logger("config_sync.pipecat_client")
 CallHook = Callable[[str, str, float], None]
 SESSION_PAGE = 100
 RETRY_BASE_S, RETRY_CAP_S = 0.2, 2.0  # the short retries of one request
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # failures before a byte was sent
 
 
 def _retry_wait(state: RetryCallState) -> float:
@@ -74,6 +76,7 @@ class PipecatCloudClient:
         attempts: int = 3,
         on_call: CallHook | None = None,
         pacer: Pacer | None = None,
+        user_agent: str = "config-sync",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = _secret(api_key)
@@ -86,12 +89,17 @@ class PipecatCloudClient:
             base_url=self.base_url,
             timeout=timeout,
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
-            headers={"User-Agent": "config-sync"},
+            headers={"User-Agent": user_agent},
         )
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, on_call: CallHook | None = None, pacer: Pacer | None = None
+        cls,
+        settings: Settings,
+        *,
+        on_call: CallHook | None = None,
+        pacer: Pacer | None = None,
+        user_agent: str = "config-sync",
     ) -> PipecatCloudClient:
         return cls(
             base_url=settings.pipecat_api_base,
@@ -102,6 +110,7 @@ class PipecatCloudClient:
             attempts=settings.pipecat_http_attempts,
             on_call=on_call,
             pacer=pacer or LocalPacer(settings.pipecat_max_requests_per_s),
+            user_agent=user_agent,
         )
 
     def __repr__(self) -> str:
@@ -160,6 +169,8 @@ class PipecatCloudClient:
         params: Mapping[str, Any] | None,
     ) -> Any:
         await self.pacer.acquire()
+        if method != "GET":  # a pass that lost its claim sends nothing that changes Pipecat (core/fencing.py)
+            check_claim()
         started = time.monotonic()
         outcome = "error"
         try:
@@ -167,7 +178,9 @@ class PipecatCloudClient:
             outcome = str(response.status_code)
         except httpx.TransportError as exc:
             outcome = type(exc).__name__
-            raise PipecatTransportError(f"{method} {path}: {type(exc).__name__}") from None
+            unanswered = PipecatTransportError(f"{method} {path}: {type(exc).__name__}")
+            unanswered.may_have_landed = method != "GET" and not isinstance(exc, _NOT_SENT)
+            raise unanswered from None
         finally:
             if self.on_call is not None:
                 self.on_call(operation, outcome, time.monotonic() - started)
@@ -194,6 +207,17 @@ class PipecatCloudClient:
         body = spec.to_update_body(force_redeploy=force_redeploy)
         data = await self._request("updateService", "POST", f"/agents/{spec.service_name}", json=body)
         return AgentStatus.from_service(data)
+
+    async def list_agents(self) -> list[dict[str, Any]]:
+        """Every agent of the organisation with its desired deployment (`GET /agents`, not paginated)."""
+        data = await self._request("listServices", "GET", "/agents", params={"includeActiveDeployment": "true"})
+        services = data.get("services") if isinstance(data, dict) else None
+        return [s for s in services or [] if isinstance(s, dict)]
+
+    async def get_agent(self, name: str) -> dict[str, Any]:
+        """An agent's ServiceDetails as Pipecat answers them (observation compares them field by field)."""
+        data = await self._request("getService", "GET", f"/agents/{name}")
+        return data if isinstance(data, dict) else {}
 
     async def get_agent_status(self, name: str) -> AgentStatus:
         return AgentStatus.from_service(await self._request("getService", "GET", f"/agents/{name}"))

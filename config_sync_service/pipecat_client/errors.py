@@ -64,9 +64,11 @@ class PipecatServerError(PipecatApiError):
 
 
 class PipecatTransportError(PipecatApiError):
-    """No HTTP answer: connect or read timeout, connection refused or reset."""
+    """No HTTP answer: connect or read timeout, connection refused or reset. `may_have_landed`: a request that
+    changes something was sent (no answer is not no effect)."""
 
     kind = ErrorKind.TRANSIENT
+    may_have_landed: bool = False
 
 
 def _class_for(status: int, message: str) -> type[PipecatApiError]:

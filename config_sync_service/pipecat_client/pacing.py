@@ -144,3 +144,39 @@ def pacer_for(redis: aioredis.Redis, *, rate_per_s: float | None, api_base: str,
     if rate_per_s is None:
         return LocalPacer()
     return RedisPacer(redis, key=shared_key(api_base, api_key), rate_per_s=rate_per_s)
+
+
+class ObservationPacer:
+    """Observation's requests (DESIGN §13): each takes a slot of its own, at a tenth of the deployment's rate (shared
+    by every process through Redis), and then a slot of the shared pacer, so that observing takes at most a tenth
+    of `PIPECAT_MAX_REQUESTS_PER_S` and never more than the whole. Pauses are the shared pacer's."""
+
+    SHARE = 0.1
+
+    def __init__(self, shared: Pacer, own: Pacer) -> None:
+        self.shared = shared
+        self.own = own
+
+    @property
+    def pauses(self) -> int:
+        return self.shared.pauses
+
+    async def acquire(self) -> None:
+        await self.own.acquire()
+        await self.shared.acquire()
+
+    async def pause(self, seconds: float) -> None:
+        await self.shared.pause(seconds)
+
+    async def next_slot_in(self) -> float:
+        return await self.shared.next_slot_in()
+
+
+def observation_pacer(
+    redis: aioredis.Redis, shared: Pacer, *, rate_per_s: float | None, api_base: str, api_key: str
+) -> Pacer:
+    """The pacer of observation calls: the shared one, plus a tenth of the rate when a rate is set."""
+    if rate_per_s is None:
+        return shared
+    own = RedisPacer(redis, key=shared_key(api_base, api_key) + ":observe", rate_per_s=rate_per_s * 0.1)
+    return ObservationPacer(shared, own)

@@ -8,11 +8,12 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from config_sync_service.core import redaction
+from config_sync_service.core import fencing, redaction
 from config_sync_service.core.errors import ClassifiedError, ErrorKind
+from config_sync_service.core.fencing import FencedError
 from config_sync_service.core.metrics import Outcome
 from config_sync_service.db.models import SyncStatus, utcnow
-from config_sync_service.pipecat_client.errors import PipecatNotFoundError
+from config_sync_service.pipecat_client.errors import PipecatNotFoundError, PipecatTransportError
 from config_sync_service.processing import dead_letters, failures
 from config_sync_service.processing.config import ProcessorConfig
 from config_sync_service.processing.hints import Hint
@@ -45,6 +46,9 @@ class Executor:
             if current.invalid is not None:
                 raise current.invalid
             result = await self._operation(current)
+            fencing.check_claim()  # a call under way when the claim lapsed: what Pipecat runs is in doubt
+        except FencedError:
+            return self.fenced(current, hint, started)
         except ClassifiedError as exc:  # anything else is a bug: it leaves the pass (Processor.record_crash)
             return self.failed(current, exc, hint, started)
         self.stats.count(result.outcome)
@@ -76,6 +80,7 @@ class Executor:
             applied_deployment_hash=plan.deployment_hash,
             applied_context_hash=plan.context_hash,
             deploying_since=utcnow(),
+            created_deployment_id=status.desired_deployment_id,  # what config-sync made: observation compares it
         )
         return Result(Outcome.DEPLOYING, self.config.deploy_poll_interval_s, deploying, sessions=sessions)
 
@@ -95,7 +100,9 @@ class Executor:
                 error_message=None,
                 pipecat_cloud_instance_id=status.desired_deployment_id,
             )
-            return Result(Outcome.APPLIED, write=synced)
+            # someone deployed after us (by hand, or a stale process): ours is not what runs; the observer decides
+            theirs = agent.created_deployment_id not in (None, status.desired_deployment_id)
+            return Result(Outcome.APPLIED, write=synced, observe=theirs)
         if utcnow() - (agent.deploying_since or utcnow()) > timedelta(seconds=self.config.deploy_timeout_s):
             raise failures.deployment_timed_out(status, self.config.deploy_timeout_s)
         return Result(Outcome.DEPLOYING, self.config.deploy_poll_interval_s)
@@ -115,6 +122,13 @@ class Executor:
         )
         return Result(Outcome.DELETED, write=deleted)
 
+    def fenced(self, current: Pass, hint: Hint, started: float) -> Result:
+        """The claim was lost during the pass: nothing more was sent, nothing is written as done, and the agent is
+        to be observed, so that whoever holds it now repairs what a call of ours changed after it took over."""
+        self.stats.count(Outcome.FENCED)
+        current.log(hint).warning("sync.fenced", duration_s=round(time.monotonic() - started, 3))
+        return Result(Outcome.FENCED, observe=True)
+
     # --- failures ----------------------------------------------------------------------------------------------
     def failed(self, current: Pass, exc: Exception, hint: Hint, started: float) -> Result:
         """The result of a pass that failed with `exc`, as failures.decide says: the write, a retry, a dead letter."""
@@ -123,7 +137,7 @@ class Executor:
         if failure.status is None:  # a poll to try again: the row stays DEPLOYING
             return Result(Outcome.RETRY, failure.retry_in_s)
         self._log(current, hint, failure, started, exc)
-        return self._failure_result(current, hint, failure)
+        return self._failure_result(current, hint, failure, exc)
 
     def _decide(self, current: Pass, exc: Exception) -> failures.Failure:
         action = current.plan.action
@@ -161,7 +175,7 @@ class Executor:
             exc_info=exc if bug and first else None,
         )
 
-    def _failure_result(self, current: Pass, hint: Hint, failure: failures.Failure) -> Result:
+    def _failure_result(self, current: Pass, hint: Hint, failure: failures.Failure, exc: Exception) -> Result:
         assert failure.status is not None
         plan = current.plan
         entry = None
@@ -169,4 +183,9 @@ class Executor:
             entry = dead_letters.failed(current.agent.id, plan.version, hint, failure)
         write = Write(failure.status, plan.version, fields=failure.write_fields)
         outcome = Outcome.RETRY if failure.retried else Outcome.FAILED
-        return Result(outcome, failure.retry_in_s, write, entry)
+        return Result(outcome, failure.retry_in_s, write, entry, observe=_in_doubt(exc))
+
+
+def _in_doubt(exc: Exception) -> bool:
+    """A mutating request that got no answer (a timeout after it was sent) may have changed Pipecat all the same."""
+    return isinstance(exc, PipecatTransportError) and exc.may_have_landed

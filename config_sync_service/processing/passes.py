@@ -76,10 +76,12 @@ class Write:
 @dataclass(frozen=True, slots=True)
 class Result:
     """What a pass came to: its outcome, when to look at the agent again (None: only when something changes), the
-    write that records it, a dead letter to push and what the live sessions answered a context push."""
+    write that records it, a dead letter to push, what the live sessions answered a context push, and whether it
+    ended in doubt about what Pipecat now runs (an observation of the agent is then asked for: verify after write)."""
 
     outcome: Outcome
     requeue_after: float | None = None
     write: Write | None = None
     dead_letter: DeadLetterEntry | None = None
     sessions: SessionReport | None = None
+    observe: bool = False

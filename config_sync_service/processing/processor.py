@@ -10,13 +10,15 @@ planned it. The calls themselves are execute.py's.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from config_sync_service.core.fencing import Fence, FencedError
 from config_sync_service.core.metrics import Event, Outcome
-from config_sync_service.db import claims, crud, session_versions
+from config_sync_service.db import claims, crud, observed, session_versions
 from config_sync_service.db.models import DesiredState, SyncStatus
 from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.mq.dead_letter import DeadLetterQueue
@@ -59,6 +61,7 @@ class Processor:
 
     async def process(self, agent_id: uuid.UUID, hint: Hint) -> Result:
         """Claim the agent and run passes until Pipecat matches Postgres; the result of the last one."""
+        fence = Fence(self.config.lease_s)  # the lease runs from the claim, and this is before it
         async with transaction(self.sessions) as s:
             claim = await claims.claim_agent(s, agent_id=agent_id, owner=self.owner, lease_s=self.config.lease_s)
             if claim.snapshot is not None:
@@ -70,7 +73,7 @@ class Processor:
         if claim.snapshot is None:
             self.stats.count(Outcome.CLAIMED_ELSEWHERE)
             return Result(Outcome.CLAIMED_ELSEWHERE)
-        return await self._run_passes(turn, hint)
+        return await self._run_passes(turn, hint, fence)
 
     async def record_crash(self, agent_id: uuid.UUID, hint: Hint, exc: Exception, started: float) -> Result | None:
         """A pass raised what nobody expected (a bug): record it as a failed attempt of the agent, as
@@ -93,13 +96,18 @@ class Processor:
             return hint.spent()
         return hint
 
-    async def _run_passes(self, turn: Turn, hint: Hint) -> Result:
-        """Each begun pass's Pipecat calls (the claim kept alive meanwhile), then the transaction that ends it."""
+    async def _run_passes(self, turn: Turn, hint: Hint, fence: Fence) -> Result:
+        """Each begun pass's Pipecat calls (the claim kept alive and checked meanwhile: `fence`), then the transaction
+        that ends it. A pass whose claim was lost ends fenced: no success claimed, an observation asked for."""
         result, current = turn
         while current is not None:
             agent_id = current.agent.id
-            async with lease_kept(self.sessions, agent_id=agent_id, owner=self.owner, lease_s=self.config.lease_s):
-                result = await self.executor.run(current, hint)
+            started = time.monotonic()
+            try:
+                async with lease_kept(self.sessions, agent_id=agent_id, owner=self.owner, fence=fence):
+                    result = await self.executor.run(current, hint)
+            except FencedError:  # the keeper found the claim taken over while a call was under way
+                result = self.executor.fenced(current, hint, started)
             hint = hint.spent()  # `force` is for the first pass only
             async with transaction(self.sessions) as s:
                 ended, snapshot = await self._end(s, current, result)
@@ -132,6 +140,8 @@ class Processor:
             await session_versions.record_session_versions(
                 s, agent_id=current.agent.id, active_session_ids=report.active, acks=report.acks
             )
+        if result.observe:  # verify after write: what Pipecat runs is in doubt, so the observer looks at it
+            await observed.request_observation(s, agent_id=current.agent.id)
         released = await claims.release_claim(
             s,
             agent_id=current.agent.id,

@@ -143,3 +143,20 @@ def test_the_daemon_paces_through_redis_only_when_a_rate_is_set(redis: aioredis.
     assert isinstance(shared, RedisPacer) and shared.interval_ms == 200
     assert shared.key == shared_key("http://x/v1", "s3cret-key") != shared_key("http://x/v1", "other-key")
     assert "s3cret" not in shared.key  # a digest of the key names the limit, never the key itself
+
+
+async def test_observation_takes_a_tenth_of_the_rate_and_a_slot_of_the_shared_pacer(redis: aioredis.Redis) -> None:
+    from config_sync_service.pipecat_client.pacing import ObservationPacer, observation_pacer
+
+    base = f"http://observe-{uuid.uuid4().hex[:8]}"
+    shared = pacer_for(redis, rate_per_s=20, api_base=base, api_key="k")
+    assert observation_pacer(redis, LocalPacer(), rate_per_s=None, api_base=base, api_key="k").__class__ is LocalPacer
+    observing = observation_pacer(redis, shared, rate_per_s=20, api_base=base, api_key="k")
+    assert isinstance(observing, ObservationPacer) and isinstance(observing.own, RedisPacer)
+    assert observing.own.interval_ms == 500 and observing.own.key == shared_key(base, "k") + ":observe"
+    try:
+        await observing.acquire()  # one slot of its own and one of the shared pacer: both keys moved on
+        assert await redis.get(shared_key(base, "k") + ":observe") is not None
+        assert await redis.get(shared_key(base, "k")) is not None
+    finally:
+        await redis.delete(shared_key(base, "k"), shared_key(base, "k") + ":observe")

@@ -30,8 +30,9 @@ RESULTS = REPO / "build" / "resilience"
 class DaemonProcess:
     """config-sync as a real process: uvicorn (one worker) or gunicorn (`workers` uvicorn workers)."""
 
-    def __init__(self, settings: Settings, log_path: Path, *, workers: int = 1) -> None:
+    def __init__(self, settings: Settings, log_path: Path, *, workers: int = 1, log_level: str = "WARNING") -> None:
         self.settings = settings
+        self.log_level = log_level
         self.port = free_port()
         self.log_path = log_path
         self.workers = workers
@@ -41,7 +42,7 @@ class DaemonProcess:
         prometheus_dir = self.log_path.parent / f"prom-{self.port}"
         prometheus_dir.mkdir(parents=True, exist_ok=True)
         env = daemon_env(self.settings) | {
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": self.log_level,
             "WEB_CONCURRENCY": str(self.workers),
             "BIND": f"127.0.0.1:{self.port}",
             "PROMETHEUS_MULTIPROC_DIR": str(prometheus_dir),

@@ -1,7 +1,7 @@
 """live sessions: the configuration version each one runs (agent_session_versions)
 
 Revision ID: 0003
-Revises: 0001 (relinked to 0002 when the observer's migration is merged)
+Revises: 0002
 Create Date: 2026-12-04 19:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
