@@ -41,7 +41,7 @@ async def test_diff_exits_0_1_and_2_shows_the_field_and_never_a_secret(
     assert as_json.code == 1
     data = as_json.json()
     [one] = data["agents"]
-    assert one["health"] == "DRIFTED" and one["sessions"] is None
+    assert one["health"] == "DRIFTED" and one["sessions"] == []  # no live session
     differing = {f["field"] for f in one["fields"] if f["differs"]}
     assert differing == {"image", "deployment"}
     [keys] = [f for f in one["fields"] if f["field"] == "secret_keys"]
