@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
+from standardwebhooks import Webhook
 
 from config_sync_service.core import metrics
 from config_sync_service.core.config import Settings
@@ -19,6 +20,7 @@ from config_sync_service.pipecat_client.client import PipecatCloudClient
 from config_sync_service.pipecat_client.pacing import pacer_for
 from config_sync_service.processing.config import EngineConfig
 from config_sync_service.processing.engine import SyncEngine
+from config_sync_service.processing.notify import Notifier
 
 log = get_logger("config_sync.runtime")
 
@@ -33,6 +35,7 @@ class Runtime:
     dead_letters: DeadLetterQueue
     engine: SyncEngine
     listener: Listener
+    notifier: Notifier | None = None
     started_at: float = field(default_factory=time.time)
     listener_task: asyncio.Task[None] | None = None
 
@@ -49,8 +52,13 @@ class Runtime:
         )
         client = PipecatCloudClient.from_settings(settings, on_call=metrics.observe_pipecat_call, pacer=pacer)
         dead_letters = DeadLetterQueue(redis, key=settings.dlq_key, max_len=settings.dlq_max)
+        notifier = _notifier(settings, redis, dead_letters)
         engine = SyncEngine(
-            config=EngineConfig.from_settings(settings), sessions=sessions, client=client, dead_letters=dead_letters
+            config=EngineConfig.from_settings(settings),
+            sessions=sessions,
+            client=client,
+            dead_letters=dead_letters,
+            notifier=notifier,
         )
         listener = Listener(
             redis_url=settings.redis_url,
@@ -58,9 +66,11 @@ class Runtime:
             on_payload=engine.handle_payload,
             on_subscribed=engine.sweeper.request_sweep,
         )
-        return cls(settings, db, sessions, redis, client, dead_letters, engine, listener)
+        return cls(settings, db, sessions, redis, client, dead_letters, engine, listener, notifier)
 
     def start(self) -> None:
+        if self.notifier is not None:
+            self.notifier.start()
         self.engine.start()
         self.listener_task = asyncio.create_task(self.listener.run(), name="listener")
         log.info(
@@ -84,7 +94,23 @@ class Runtime:
                 await asyncio.wait_for(self.listener_task, timeout=3)
             except (TimeoutError, asyncio.CancelledError):
                 self.listener_task.cancel()
+        if self.notifier is not None:
+            await self.notifier.stop()
         await self.client.aclose()
         await self.redis.aclose()
         await self.db.dispose()
         log.info("daemon.stopped")
+
+
+def _notifier(settings: Settings, redis: aioredis.Redis, dead_letters: DeadLetterQueue) -> Notifier | None:
+    """The webhook notifier when NOTIFY_WEBHOOK_URL is set (its secret is then required by the settings)."""
+    if settings.notify_webhook_url is None or settings.notify_webhook_secret is None:
+        return None
+    return Notifier(
+        redis=redis,
+        url=str(settings.notify_webhook_url),
+        signer=Webhook(settings.notify_webhook_secret.get_secret_value()),
+        dead_letters=dead_letters,
+        dlq_threshold=settings.notify_dlq_threshold,
+        key_prefix=f"{settings.dlq_key}:incident",
+    )

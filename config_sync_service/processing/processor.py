@@ -16,7 +16,7 @@ from dataclasses import replace
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config_sync_service.core.metrics import Event, Outcome
-from config_sync_service.db import claims, crud
+from config_sync_service.db import claims, crud, history
 from config_sync_service.db.models import DesiredState, SyncStatus
 from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.mq.dead_letter import DeadLetterQueue
@@ -24,7 +24,9 @@ from config_sync_service.processing import dead_letters
 from config_sync_service.processing.config import ProcessorConfig
 from config_sync_service.processing.execute import Executor
 from config_sync_service.processing.hints import Hint
+from config_sync_service.processing.history import entry_for
 from config_sync_service.processing.lease import lease_kept
+from config_sync_service.processing.notify import Notifier
 from config_sync_service.processing.operations import Operations, Target
 from config_sync_service.processing.passes import Pass, Result, Write
 from config_sync_service.processing.plan import Action, Plan, plan_for
@@ -48,8 +50,10 @@ class Processor:
         budget: RetryBudget,
         stats: Stats,
         owner: str,
+        notifier: Notifier | None = None,
     ) -> None:
         self.config = config
+        self.notifier = notifier
         self.sessions = sessions
         self.dlq = dead_letters
         self.stats = stats
@@ -106,6 +110,8 @@ class Processor:
                 result, current = await self._advance(s, snapshot, hint, number=current.number + 1, result=ended)
             if ended.dead_letter is not None:
                 await dead_letters.push(self.dlq, self.stats, ended.dead_letter)
+                if self.notifier is not None:
+                    self.notifier.dead_letters_changed()
         return result
 
     async def _advance(
@@ -127,6 +133,7 @@ class Processor:
         read the agent again (the next pass's snapshot), unless it changed too often."""
         if result.write is not None:
             await self._write(s, current, result.write)
+        await self._record(s, current, result)
         released = await claims.release_claim(
             s,
             agent_id=current.agent.id,
@@ -142,6 +149,15 @@ class Processor:
         snapshot = await claims.read_agent(s, agent_id=current.agent.id)
         assert snapshot is not None  # agents are never deleted while claimed by us (the backend sets DELETED)
         return result, snapshot
+
+    async def _record(self, s: AsyncSession, current: Pass, result: Result) -> None:
+        """The pass's history row, in the transaction that ends it; the notifier only hears of it (never waits)."""
+        entry = entry_for(current, result, process=self.owner)
+        if entry is None:
+            return
+        await history.record(s, entry)
+        if self.notifier is not None:
+            self.notifier.after_pass(entry, name=current.agent.name)
 
     def _plan(self, snapshot: claims.Snapshot, *, number: int, force: bool) -> Pass:
         """The plan, and for a plan that applies the configuration, the configuration validated (DESIGN §14):

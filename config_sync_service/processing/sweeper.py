@@ -17,18 +17,30 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.logging import get_logger
-from config_sync_service.db import drift
-from config_sync_service.db.session import SessionFactory
+from config_sync_service.db import drift, history
+from config_sync_service.db.session import SessionFactory, transaction
 
 log = get_logger("config_sync.sweeper")
 SWEEP_BATCH = 5000
 
 
 class Sweeper:
-    def __init__(self, *, sessions: SessionFactory, enqueue: Callable[[uuid.UUID], None], interval_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: SessionFactory,
+        enqueue: Callable[[uuid.UUID], None],
+        interval_s: float,
+        retention: history.Retention | None = None,
+        prune_interval_s: float = 600.0,
+    ) -> None:
         self.sessions = sessions
         self.enqueue = enqueue
         self.interval_s = interval_s
+        self.retention = retention
+        self.prune_interval_s = prune_interval_s
+        self._next_prune = 0.0  # monotonic: the first sweep prunes
+        self.pruned = 0
         self.first_sweep_done = asyncio.Event()
         self.last_sweep_at: float | None = None
         self.last_sweep_queued = 0
@@ -51,7 +63,21 @@ class Sweeper:
         self.last_sweep_queued = len(drifted)
         self.first_sweep_done.set()
         log.info("sweep.done", queued=len(drifted), duration_s=round(time.monotonic() - started, 3))
+        await self.prune_history()
         return len(drifted)
+
+    async def prune_history(self, *, now: float | None = None) -> int:
+        """Every `prune_interval_s`, one batch of the history's retention (db/history.py `prune`)."""
+        now = time.monotonic() if now is None else now
+        if self.retention is None or now < self._next_prune:
+            return 0
+        self._next_prune = now + self.prune_interval_s
+        async with transaction(self.sessions) as s:
+            deleted = await history.prune(s, self.retention)
+        self.pruned += deleted
+        if deleted:
+            log.info("history.pruned", rows=deleted)
+        return deleted
 
     async def run(self) -> None:
         self._requested.set()  # the startup sweep
