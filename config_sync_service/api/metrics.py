@@ -26,7 +26,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from config_sync_service.api.deps import RuntimeDep
 from config_sync_service.core import metrics
 from config_sync_service.core.logging import get_logger
-from config_sync_service.db import crud
+from config_sync_service.db import crud, pause
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.runtime import Runtime
 
@@ -57,6 +57,7 @@ async def refresh_shared(runtime: Runtime) -> None:
     metrics.DLQ_DEPTH.set(await runtime.dead_letters.depth())
     async with runtime.sessions() as s:
         by_status = await crud.count_agents_by_status(s)
+        metrics.PAUSED.set(await pause.count_paused(s))
     for status in SyncStatus:
         metrics.AGENTS.labels(sync_status=status.value).set(by_status.get(status.value, 0))
 

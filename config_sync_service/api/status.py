@@ -10,11 +10,12 @@ from fastapi import APIRouter
 from config_sync_service import __version__
 from config_sync_service.api.deps import OperatorDep, RuntimeDep
 from config_sync_service.core.redaction import excerpt
-from config_sync_service.db import crud, drift
+from config_sync_service.db import crud, drift, pause
 from config_sync_service.db.models import utcnow
 
 router = APIRouter(tags=["operators"])
 OLDEST_OUT_OF_SYNC = 10
+PAUSED_SHOWN = 20
 
 
 def _out_of_sync(agent: drift.OutOfSyncAgent) -> dict[str, Any]:
@@ -30,7 +31,14 @@ def _out_of_sync(agent: drift.OutOfSyncAgent) -> dict[str, Any]:
         "attempts": agent.attempts,
         "last_error_class": agent.last_error_class,
         "last_error": None if agent.last_error_message is None else excerpt(agent.last_error_message, 300),
+        "paused": agent.paused,
+        "paused_reason": agent.paused_reason,
     }
+
+
+def _paused(agent: pause.Paused) -> dict[str, Any]:
+    since = agent.since.isoformat() if agent.since is not None else None
+    return {"agent_id": str(agent.agent_id), "name": agent.name, "reason": agent.reason, "since": since}
 
 
 async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
@@ -38,6 +46,7 @@ async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.sessions() as s:
         by_status = await crud.count_agents_by_status(s)
         out_of_sync, oldest = await drift.list_out_of_sync_agents(s, limit=OLDEST_OUT_OF_SYNC)
+        paused, paused_longest = await pause.list_paused(s, limit=PAUSED_SHOWN)
     sweeper = engine.sweeper
     return {
         "version": __version__,
@@ -45,6 +54,7 @@ async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
         "uptime_s": round(time.time() - runtime.started_at, 1),
         "agents_by_status": by_status,
         "out_of_sync": {"count": out_of_sync, "oldest": [_out_of_sync(a) for a in oldest]},
+        "paused": {"count": paused, "agents": [_paused(a) for a in paused_longest]},
         "queue": {"depth": len(engine.queue), "in_flight": engine.queue.in_flight, "scheduled": engine.queue.scheduled},
         "dlq_depth": await runtime.dead_letters.depth(),
         "subscribed": runtime.listener.subscribed,

@@ -79,7 +79,8 @@ def render_status(data: dict[str, Any], *, url: str) -> str:
         f"config-sync {data.get('version')} at {url}: up {ago(data.get('uptime_s'))}, "
         f"{'subscribed' if data.get('subscribed') else 'NOT subscribed'} (process {data.get('owner')})"
     )
-    return "\n".join([header, "", *_agents(data), "", *_process(data), "", *_out_of_sync(data)])
+    parts = [header, "", *_agents(data), "", *_process(data), "", *_out_of_sync(data), "", *_paused(data)]
+    return "\n".join(parts).rstrip()
 
 
 def _agents(data: dict[str, Any]) -> list[str]:
@@ -124,7 +125,7 @@ def _out_of_sync(data: dict[str, Any]) -> list[str]:
                 (
                     a["agent_id"],
                     _short(a.get("name"), 24),
-                    a["sync_status"],
+                    a["sync_status"] + (" (PAUSED)" if a.get("paused") else ""),
                     a.get("active_version") or "-",
                     a.get("synced_version") or "-",
                     ago(a.get("for_s")),
@@ -134,6 +135,39 @@ def _out_of_sync(data: dict[str, Any]) -> list[str]:
             ],
         )
     return lines
+
+
+def _paused(data: dict[str, Any]) -> list[str]:
+    paused = data.get("paused", {})
+    if not paused.get("count"):
+        return []
+    rows = [(a["agent_id"], _short(a.get("name"), 24), _short(a.get("reason"), 70)) for a in paused.get("agents", [])]
+    return [printable(f"Paused: {paused['count']} agent(s)"), *table(("AGENT", "NAME", "REASON"), rows)]
+
+
+def render_history(rows: Sequence[dict[str, Any]]) -> str:
+    """`config-sync history`: one line per pass, newest first."""
+    if not rows:
+        return "no history for this agent yet"
+    return "\n".join(
+        table(
+            ("TIME", "VER", "ACTION", "OUTCOME", "STATUS", "DURATION", "DEPLOYMENT", "ERROR"),
+            [
+                (
+                    str(r["recorded_at"])[:19].replace("T", " "),
+                    r["version"] if r["version"] is not None else "-",
+                    r["action"],
+                    r["outcome"],
+                    r["sync_status"] or "-",
+                    f"{r['duration_ms']} ms",
+                    _short(r["deployment_id"], 24) or "-",
+                    _short(f"{r['error_class']}: {r['error_message']}" if r["error_class"] else "", 70),
+                )
+                for r in rows
+            ],
+            indent="",
+        )
+    )
 
 
 def render_page(page: Page) -> str:

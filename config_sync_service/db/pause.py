@@ -43,3 +43,8 @@ async def list_paused(session: AsyncSession, *, limit: int = 100) -> tuple[int, 
     )
     rows = (await session.execute(query)).all()
     return (int(rows[0][0]) if rows else 0), [Paused(*row[1:]) for row in rows]
+
+
+async def count_paused(session: AsyncSession) -> int:
+    query = sa.select(sa.func.count()).select_from(AGENTS).where(AGENTS.c.paused)
+    return int((await session.execute(query)).scalar_one())

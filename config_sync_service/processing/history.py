@@ -1,8 +1,9 @@
 """What a pass leaves in the sync history (db/history.py): one row built from its `Result`, in one place.
 
 The outcome is the result's (core/metrics.py `Outcome`, so every outcome defined there can be recorded), except
-that a pass whose failure went to the dead-letter list is recorded as `dead_lettered`. A poll that found the
-deployment still in progress (or could not ask, and will ask again) changed nothing and leaves no row.
+for failures: a pass whose failure went to the dead-letter list is `dead_lettered`, and one whose failure was
+written and will be retried is `failed` (the retry is the next pass's row). A poll that found the deployment
+still in progress (or could not ask, and will ask again) changed nothing and leaves no row.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ def entry_for(current: Pass, result: Result, *, process: str) -> history.Entry |
     """The history row of a pass that ends with `result`; None when it leaves none."""
     if current.plan.action is Action.POLL and result.write is None and result.dead_letter is None:
         return None
-    outcome = Outcome.DEAD_LETTERED if result.dead_letter is not None else result.outcome
     write = result.write
+    outcome = result.outcome
+    if result.dead_letter is not None:
+        outcome = Outcome.DEAD_LETTERED
+    elif outcome is Outcome.RETRY and write is not None:
+        outcome = Outcome.FAILED
     fields = write.fields if write is not None else {}
     deployment = fields.get("pipecat_cloud_instance_id", current.agent.pipecat_cloud_instance_id)
     error_class, error_message = fields.get("error_class"), fields.get("error_message")
