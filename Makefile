@@ -59,8 +59,9 @@ format: install  ## ruff format + autofix
 typecheck: install  ## mypy --strict
 	$(BIN)/mypy
 
+# the browser test needs a Chromium: scripts/install-chromium.sh finds one or installs Debian's `chromium`
 pytest: install services $(PROMTOOL) $(ACTIONLINT)  ## the test suite
-	$(BIN)/pytest
+	CHROMIUM="$$(scripts/install-chromium.sh)" $(BIN)/pytest
 
 # checkov gets its own venv: it pins packaging<24, which Poetry's venv cannot share.
 CHECKOV_VERSION ?= 3.3.30

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Make sure Debian's `chromium` is installed (the browser test drives it with playwright through executable_path:
-# playwright's own browser downloads do not work everywhere). Prints the chromium path. `make pytest` calls it;
-# CHROMIUM=/path/to/chromium skips it.
+# Make sure a Chromium is installed for the browser test (tests/api/test_ui_browser_e2e.py drives it with
+# playwright through executable_path: playwright's own browser downloads do not work everywhere). Prints its path:
+# CHROMIUM if set, else `chromium` (Debian's package; installed with apt-get when missing), else an installed
+# `chromium-browser` or `google-chrome` (GitHub's Ubuntu runners have one; Ubuntu's `chromium` package is only a
+# snap wrapper). `make pytest` calls it and passes the path on as CHROMIUM.
 set -euo pipefail
 fail() { echo "install-chromium: $*" >&2; exit 1; }
 
@@ -9,7 +11,9 @@ if [ -n "${CHROMIUM:-}" ]; then
   [ -x "$CHROMIUM" ] || fail "CHROMIUM=$CHROMIUM is not executable"
   echo "$CHROMIUM"; exit 0
 fi
-if found=$(command -v chromium 2>/dev/null); then echo "$found"; exit 0; fi
+for name in chromium chromium-browser google-chrome; do
+  if found=$(command -v "$name" 2>/dev/null) && "$found" --version >/dev/null 2>&1; then echo "$found"; exit 0; fi
+done
 command -v apt-get >/dev/null 2>&1 \
   || fail "needs apt-get (Debian or Ubuntu) to install chromium; elsewhere install Chromium and run with CHROMIUM=/path/to/chromium"
 

@@ -104,6 +104,8 @@ class SyncEngine:
             size=len(raw),
         )
         await dead_letters.push(self.dlq, self.stats, entry, once=raw)  # every worker got this payload: one entry
+        if self.notifier is not None:
+            self.notifier.dead_letters_changed()
 
     # --- workers -------------------------------------------------------------------------------------------
     def start(self) -> None:
