@@ -21,7 +21,7 @@ from config_sync_service.schemas.messages import ChangeType
 from tests.emulator_control import EmulatorControl
 from tests.helpers import agent_row, make_agent, publish, running_daemon, wait_until
 
-TOKEN = "ui-operator-token-7f3a"  # noqa: S105 (a test's token)
+TOKEN = "ui-operator-token-7f3a"
 
 
 def chromium_path() -> str:

@@ -29,7 +29,7 @@ from tests.emulator_control import EmulatorControl
 from tests.helpers import agent_row, free_port, make_agent, new_version, publish, running_daemon, wait_until
 
 SECRET = "whsec_" + base64.b64encode(b"n" * 32).decode()
-TENANT_SECRET = "tenant-secret-never-sent-9c1"  # noqa: S105 (a test's secret)
+TENANT_SECRET = "tenant-secret-never-sent-9c1"
 
 
 @dataclass
