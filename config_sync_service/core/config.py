@@ -26,7 +26,8 @@ AGENT_SECRET_PREFIX = "AGENT_SECRET_"  # noqa: S105  (a name prefix, not a secre
 DEFAULT_UPDATES_CHANNEL = "agent_config_updates"  # what backends publish on (config_sync_service.publisher)
 DEFAULT_DLQ_KEY = "agent_config_updates_dlq"
 _POSTGRES_DRIVERS = {"postgresql", "postgres", "postgresql+asyncpg"}
-_URL_FIELDS = ("database_url", "redis_url")  # str, not SecretStr: their passwords are hidden by __repr_args__
+# not SecretStr: their passwords are hidden by __repr_args__
+_URL_FIELDS = ("database_url", "redis_url", "notify_webhook_url")
 
 
 class SettingsError(Exception):
@@ -240,9 +241,12 @@ class Settings(BaseSettings):
         return values + url_password(self.database_url) + url_password(self.redis_url) + notify
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        """As pydantic's, with the passwords of DATABASE_URL and REDIS_URL hidden (the other secrets are SecretStr)."""
+        """As pydantic's, with the URLs' passwords hidden (DATABASE_URL, REDIS_URL, NOTIFY_WEBHOOK_URL; the other
+        secrets are SecretStr)."""
         for name, value in super().__repr_args__():
-            yield name, hide_url_password(value) if name in _URL_FIELDS and isinstance(value, str) else value
+            if name in _URL_FIELDS and value is not None:
+                value = hide_url_password(str(value))
+            yield name, value
 
 
 def _agent_secrets_from_env(environ: dict[str, str]) -> dict[str, SecretStr]:
