@@ -88,6 +88,8 @@ class Processor:
             result, snapshot = await self._end(s, current, self.executor.failed(current, exc, hint, started))
         if result.dead_letter is not None:
             await dead_letters.push(self.dlq, self.stats, result.dead_letter)
+            if self.notifier is not None:
+                self.notifier.dead_letters_changed()
         return result if snapshot is None else replace(result, requeue_after=0.0)  # changed meanwhile: claim kept
 
     async def _spend_replay(self, hint: Hint) -> Hint:
