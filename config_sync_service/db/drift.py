@@ -76,8 +76,10 @@ def drift_of(agent: Any, active_version: sa.ColumnElement[Any]) -> sa.ColumnElem
         *((when, sa.literal(drift.value)) for when, drift in rules), else_=sa.literal(Drift.IN_SYNC.value)
     )
     # the one place "paused" enters the plan: a paused agent out of step is PAUSED, so nothing acts on it (the
-    # sweep skips it, the plan is a no-op, a replay cannot force it); one in step stays IN_SYNC
-    paused = sa.and_(agent.paused, unpaused != sa.literal(Drift.IN_SYNC.value))
+    # sweep skips it, the plan is a no-op, a replay cannot force it); one in step stays IN_SYNC, and a deployment
+    # Pipecat already accepted for the active version is still polled to its end (a read, which changes nothing)
+    following = sa.and_(status == SyncStatus.DEPLOYING, active == target)
+    paused = sa.and_(agent.paused, unpaused != sa.literal(Drift.IN_SYNC.value), sa.not_(following))
     return sa.case((paused, sa.literal(Drift.PAUSED.value)), else_=unpaused)
 
 
