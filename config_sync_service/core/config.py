@@ -161,8 +161,8 @@ class Settings(BaseSettings):
     )
     history_prune_interval_s: Annotated[float, Field(gt=0)] = Field(
         600.0,
-        description="HISTORY_PRUNE_INTERVAL_S: how often a sweep also prunes the history (one process at a time, "
-        "in batches of 5000 rows per rule).",
+        description="HISTORY_PRUNE_INTERVAL_S: how often a sweep also prunes the history, the first time one "
+        "interval after start (one process at a time, in batches of 5000 rows per rule).",
     )
     # declared before NOTIFY_WEBHOOK_SECRET: that field's validator reads it
     notify_webhook_url: AnyUrl | None = Field(

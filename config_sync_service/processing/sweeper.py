@@ -39,7 +39,7 @@ class Sweeper:
         self.interval_s = interval_s
         self.retention = retention
         self.prune_interval_s = prune_interval_s
-        self._next_prune = 0.0  # monotonic: the first sweep prunes
+        self._next_prune = 0.0  # monotonic; run() sets the first one
         self.pruned = 0
         self.first_sweep_done = asyncio.Event()
         self.last_sweep_at: float | None = None
@@ -63,11 +63,10 @@ class Sweeper:
         self.last_sweep_queued = len(drifted)
         self.first_sweep_done.set()
         log.info("sweep.done", queued=len(drifted), duration_s=round(time.monotonic() - started, 3))
-        await self.prune_history()
         return len(drifted)
 
     async def prune_history(self, *, now: float | None = None) -> int:
-        """Every `prune_interval_s`, one batch of the history's retention (db/history.py `prune`)."""
+        """Every `prune_interval_s` (after a sweep), one batch of the history's retention (db/history.py `prune`)."""
         now = time.monotonic() if now is None else now
         if self.retention is None or now < self._next_prune:
             return 0
@@ -81,6 +80,8 @@ class Sweeper:
 
     async def run(self) -> None:
         self._requested.set()  # the startup sweep
+        # the first prune one interval after start: start-up (and the sweeps it asks for) stays quick
+        self._next_prune = time.monotonic() + self.prune_interval_s
         failures = 0
         while True:
             delay = self.interval_s * random.uniform(0.8, 1.2)
@@ -89,6 +90,7 @@ class Sweeper:
             self._requested.clear()
             try:
                 await self.sweep()
+                await self.prune_history()
                 failures = 0
             except (SQLAlchemyError, OSError) as exc:
                 failures += 1
