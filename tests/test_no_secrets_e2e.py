@@ -1,6 +1,6 @@
 """No secret value leaves config-sync through what operators read: `/status`, `/metrics`, the operator endpoints,
-the dead-letter entries, the CLI's output, or the log lines of the run. And every state change is a log event
-with a stable name and the fields to follow an agent."""
+the dead-letter entries, the history, the status page, the CLI's output, or the log lines of the run. And every
+state change is a log event with a stable name and the fields to follow an agent."""
 
 from __future__ import annotations
 
@@ -70,7 +70,9 @@ async def test_no_secret_value_is_shown_or_logged(
         assert values is not None and values["TWILIO_AUTH_TOKEN"] == AGENT_OWN_SECRET
         assert values["TWILIO_ACCOUNT_TOKEN"] == SHARED_SECRET
 
-        for path in ("/status", "/metrics", "/operator/dlq", "/operator/dlq/0", "/operator/dlq/2"):
+        pages = [f"/operator/agents/{a.id}/history" for a in (refused, good, bad)]
+        pages += ["/ui", "/ui/dead-letters", *(f"/ui/agents/{a.id}" for a in (refused, good, bad))]
+        for path in ("/status", "/metrics", "/operator/dlq", "/operator/dlq/0", "/operator/dlq/2", *pages):
             response = await daemon.get(path, headers=auth)
             assert response.status_code == 200, path
             shown.append(response.text)
@@ -84,6 +86,8 @@ async def test_no_secret_value_is_shown_or_logged(
             ("status", "--url", daemon.url, "--json"),
             ("dlq", "list", "--json"),
             ("dlq", "show", "0"),
+            ("history", str(refused.id)),
+            ("history", str(bad.id), "--json"),
             ("dlq", "replay", "--agent", str(bad.id), "-v"),
         ):
             result = await run_cli(settings, *args)

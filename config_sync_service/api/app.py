@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from config_sync_service import __version__
-from config_sync_service.api import dead_letters, health, metrics, status
+from config_sync_service.api import agents, dead_letters, health, metrics, status, ui
 from config_sync_service.core.config import Settings, get_settings
 from config_sync_service.core.logging import configure_logging
 from config_sync_service.runtime import Runtime
@@ -40,4 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(status.router)
     app.include_router(metrics.router)
     app.include_router(dead_letters.router)
+    app.include_router(agents.reading)
+    app.include_router(agents.changing)
+    app.include_router(ui.router)
     return app

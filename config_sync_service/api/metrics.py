@@ -26,7 +26,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from config_sync_service.api.deps import RuntimeDep
 from config_sync_service.core import metrics
 from config_sync_service.core.logging import get_logger
-from config_sync_service.db import crud, observed
+from config_sync_service.db import crud, observed, pause
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.runtime import Runtime
 
@@ -58,6 +58,7 @@ async def refresh_shared(runtime: Runtime) -> None:
     async with runtime.sessions() as s:
         by_status = await crud.count_agents_by_status(s)
         live = await observed.live_report(s, limit=0)
+        metrics.PAUSED.set(await pause.count_paused(s))
     for health, n in live.by_health.items():
         metrics.AGENTS_LIVE.labels(health=health).set(n)
     metrics.ORPHANS.set(len(live.orphans))

@@ -10,12 +10,13 @@ from fastapi import APIRouter
 from config_sync_service import __version__
 from config_sync_service.api.deps import OperatorDep, RuntimeDep
 from config_sync_service.core.redaction import excerpt
-from config_sync_service.db import crud, drift, observed, session_versions
+from config_sync_service.db import crud, drift, observed, pause, session_versions
 from config_sync_service.db.models import utcnow
 
 router = APIRouter(tags=["operators"])
 OLDEST_OUT_OF_SYNC = 10
 SESSIONS_BEHIND = 10
+PAUSED_SHOWN = 20
 
 
 def _out_of_sync(agent: drift.OutOfSyncAgent) -> dict[str, Any]:
@@ -31,6 +32,8 @@ def _out_of_sync(agent: drift.OutOfSyncAgent) -> dict[str, Any]:
         "attempts": agent.attempts,
         "last_error_class": agent.last_error_class,
         "last_error": None if agent.last_error_message is None else excerpt(agent.last_error_message, 300),
+        "paused": agent.paused,
+        "paused_reason": agent.paused_reason,
     }
 
 
@@ -44,6 +47,11 @@ def _sessions_behind(agent: session_versions.AgentSessions) -> dict[str, Any]:
     }
 
 
+def _paused(agent: pause.Paused) -> dict[str, Any]:
+    since = agent.since.isoformat() if agent.since is not None else None
+    return {"agent_id": str(agent.agent_id), "name": agent.name, "reason": agent.reason, "since": since}
+
+
 async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
     engine = runtime.engine
     async with runtime.sessions() as s:
@@ -51,6 +59,7 @@ async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
         out_of_sync, oldest = await drift.list_out_of_sync_agents(s, limit=OLDEST_OUT_OF_SYNC)
         behind, lagging = await session_versions.agents_with_sessions_behind(s, limit=SESSIONS_BEHIND)
         live = await observed.live_report(s, limit=OLDEST_OUT_OF_SYNC)
+        paused, paused_longest = await pause.list_paused(s, limit=PAUSED_SHOWN)
     sweeper = engine.sweeper
     return {
         "version": __version__,
@@ -68,6 +77,7 @@ async def build_status(runtime: RuntimeDep) -> dict[str, Any]:
             "self_heal": runtime.settings.self_heal,
             "observe_interval_s": runtime.settings.observe_interval_s,
         },
+        "paused": {"count": paused, "agents": [_paused(a) for a in paused_longest]},
         "queue": {"depth": len(engine.queue), "in_flight": engine.queue.in_flight, "scheduled": engine.queue.scheduled},
         "dlq_depth": await runtime.dead_letters.depth(),
         "subscribed": runtime.listener.subscribed,

@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from config_sync_service.cli.agents import history_command, pause_command, resume_command
 from config_sync_service.cli.common import friendly, settings_or_exit
 from config_sync_service.cli.diff import diff_command
 from config_sync_service.cli.operator import dlq_app, status_command
@@ -151,6 +152,9 @@ def emulator(
 
 app.command("status")(status_command)
 app.command("diff")(diff_command)
+app.command("history")(history_command)
+app.command("pause")(pause_command)
+app.command("resume")(resume_command)
 app.command("twiml")(twiml_command)
 app.add_typer(dlq_app, name="dlq")
 app.command("schema")(schema_command)

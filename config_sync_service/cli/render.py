@@ -82,7 +82,8 @@ def render_status(data: dict[str, Any], *, url: str) -> str:
     sections = [header, "", *_agents(data), "", *_process(data), "", *_out_of_sync(data)]
     if "live" in data:
         sections += ["", *_live(data)]
-    return "\n".join([*sections, "", *_sessions_behind(data)])
+    sections += ["", *_sessions_behind(data), "", *_paused(data)]
+    return "\n".join(sections).rstrip()
 
 
 def _agents(data: dict[str, Any]) -> list[str]:
@@ -127,7 +128,7 @@ def _out_of_sync(data: dict[str, Any]) -> list[str]:
                 (
                     a["agent_id"],
                     _short(a.get("name"), 24),
-                    a["sync_status"],
+                    a["sync_status"] + (" (PAUSED)" if a.get("paused") else ""),
                     a.get("active_version") or "-",
                     a.get("synced_version") or "-",
                     ago(a.get("for_s")),
@@ -174,6 +175,39 @@ def _fields(differences: Any) -> str:
     if not isinstance(differences, list):
         return ""
     return ", ".join(f"{d.get('field')}: {d.get('live')}" for d in differences if isinstance(d, dict))
+
+
+def _paused(data: dict[str, Any]) -> list[str]:
+    paused = data.get("paused", {})
+    if not paused.get("count"):
+        return []
+    rows = [(a["agent_id"], _short(a.get("name"), 24), _short(a.get("reason"), 70)) for a in paused.get("agents", [])]
+    return [printable(f"Paused: {paused['count']} agent(s)"), *table(("AGENT", "NAME", "REASON"), rows)]
+
+
+def render_history(rows: Sequence[dict[str, Any]]) -> str:
+    """`config-sync history`: one line per pass, newest first."""
+    if not rows:
+        return "no history for this agent yet"
+    return "\n".join(
+        table(
+            ("TIME", "VER", "ACTION", "OUTCOME", "STATUS", "DURATION", "DEPLOYMENT", "ERROR"),
+            [
+                (
+                    str(r["recorded_at"])[:19].replace("T", " "),
+                    r["version"] if r["version"] is not None else "-",
+                    r["action"],
+                    r["outcome"],
+                    r["sync_status"] or "-",
+                    f"{r['duration_ms']} ms",
+                    _short(r["deployment_id"], 24) or "-",
+                    _short(f"{r['error_class']}: {r['error_message']}" if r["error_class"] else "", 70),
+                )
+                for r in rows
+            ],
+            indent="",
+        )
+    )
 
 
 def render_page(page: Page) -> str:

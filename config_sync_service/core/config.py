@@ -6,6 +6,8 @@ Every option is declared once, here, with its environment variable name and mean
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Iterator
 from functools import lru_cache
@@ -24,7 +26,8 @@ AGENT_SECRET_PREFIX = "AGENT_SECRET_"  # noqa: S105  (a name prefix, not a secre
 DEFAULT_UPDATES_CHANNEL = "agent_config_updates"  # what backends publish on (config_sync_service.publisher)
 DEFAULT_DLQ_KEY = "agent_config_updates_dlq"
 _POSTGRES_DRIVERS = {"postgresql", "postgres", "postgresql+asyncpg"}
-_URL_FIELDS = ("database_url", "redis_url")  # str, not SecretStr: their passwords are hidden by __repr_args__
+# not SecretStr: their passwords are hidden by __repr_args__
+_URL_FIELDS = ("database_url", "redis_url", "notify_webhook_url")
 
 
 class SettingsError(Exception):
@@ -160,6 +163,32 @@ class Settings(BaseSettings):
         validate_default=True,
         description="OPERATOR_TOKEN: bearer token for /status and the operator endpoints; empty counts as unset.",
     )
+    history_retention_days: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="HISTORY_RETENTION_DAYS: sync-history rows older than this are pruned."
+    )
+    history_max_rows_per_agent: Annotated[int, Field(ge=1)] = Field(
+        1000, description="HISTORY_MAX_ROWS_PER_AGENT: each agent keeps at most its newest this many history rows."
+    )
+    history_prune_interval_s: Annotated[float, Field(gt=0)] = Field(
+        600.0,
+        description="HISTORY_PRUNE_INTERVAL_S: how often a sweep also prunes the history, the first time one "
+        "interval after start (one process at a time, in batches of 5000 rows per rule).",
+    )
+    # declared before NOTIFY_WEBHOOK_SECRET: that field's validator reads it
+    notify_webhook_url: AnyUrl | None = Field(
+        None,
+        description="NOTIFY_WEBHOOK_URL: receives signed events (Standard Webhooks) when an agent's sync fails, it "
+        "drifts or goes missing, or the dead-letter list grows past NOTIFY_DLQ_THRESHOLD; one per incident.",
+    )
+    notify_webhook_secret: SecretStr | None = Field(
+        None,
+        validate_default=True,
+        description="NOTIFY_WEBHOOK_SECRET: the signing secret (`whsec_` + base64 of 24 to 64 bytes); required "
+        "with NOTIFY_WEBHOOK_URL (events are never sent unsigned).",
+    )
+    notify_dlq_threshold: Annotated[int, Field(ge=0)] = Field(
+        100, description="NOTIFY_DLQ_THRESHOLD: dead-letter entries past which a `dead_letters.threshold` event goes."
+    )
     agent_secrets: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="AGENT_SECRET_<KEY>: shared bot secrets copied into every agent's secret set as <KEY>.",
@@ -193,21 +222,41 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("notify_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        secret = value.get_secret_value() if value is not None else ""
+        if not secret:
+            if info.data.get("notify_webhook_url") is not None:
+                raise PydanticCustomError("required_when", "required when NOTIFY_WEBHOOK_URL is set")
+            return None
+        try:
+            key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if not 24 <= len(key) <= 64:  # what the Standard Webhooks specification asks of a key
+            raise ValueError("must be whsec_ followed by the base64 of 24 to 64 bytes")
+        return value
+
     @property
     def pipecat_api_base(self) -> str:
         return str(self.pipecat_api_url).rstrip("/")
 
     def secret_values(self) -> list[str]:
         """Every configured secret value, for redaction: keys, tokens, shared bot secrets, the URLs' passwords."""
-        found = [self.pipecat_api_key, self.pipecat_public_api_key, self.operator_token]
+        found = [self.pipecat_api_key, self.pipecat_public_api_key, self.operator_token, self.notify_webhook_secret]
         found += list(self.agent_secrets.values())
         values = [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
-        return values + url_password(self.database_url) + url_password(self.redis_url)
+        notify = url_password(str(self.notify_webhook_url)) if self.notify_webhook_url is not None else []
+        return values + url_password(self.database_url) + url_password(self.redis_url) + notify
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        """As pydantic's, with the passwords of DATABASE_URL and REDIS_URL hidden (the other secrets are SecretStr)."""
+        """As pydantic's, with the URLs' passwords hidden (DATABASE_URL, REDIS_URL, NOTIFY_WEBHOOK_URL; the other
+        secrets are SecretStr)."""
         for name, value in super().__repr_args__():
-            yield name, hide_url_password(value) if name in _URL_FIELDS and isinstance(value, str) else value
+            if name in _URL_FIELDS and value is not None:
+                value = hide_url_password(str(value))
+            yield name, value
 
 
 def _agent_secrets_from_env(environ: dict[str, str]) -> dict[str, SecretStr]:

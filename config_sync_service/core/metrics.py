@@ -29,6 +29,7 @@ class Outcome(enum.StrEnum):
     UNKNOWN_AGENT = "unknown_agent"  # no such agent (its dead letter is what is counted)
     CLAIMED_ELSEWHERE = "claimed_elsewhere"  # another process holds the agent
     FENCED = "fenced"  # the claim was lost mid-pass: no further call, no success claimed, an observation asked for
+    HEALED = "healed"  # a drifted or missing agent repaired by self-heal
 
 
 class Event(enum.StrEnum):
@@ -64,6 +65,11 @@ PIPECAT_LATENCY = Histogram(
     ["operation"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20),
 )
+NOTIFICATIONS = Counter(
+    f"{PREFIX}_notifications",
+    "Webhook notifications by result: sent, failed (every attempt failed), dropped (the queue was full).",
+    ["result"],
+)
 # how gunicorn's workers add a gauge up (PROMETHEUS_MULTIPROC_DIR): see api/metrics.py
 QUEUE_DEPTH = Gauge(f"{PREFIX}_queue_depth", "Agents waiting in the work queue.", multiprocess_mode="livesum")
 IN_FLIGHT = Gauge(f"{PREFIX}_in_flight", "Agents being processed now.", multiprocess_mode="livesum")
@@ -83,6 +89,7 @@ ORPHANS = Gauge(
 DRIFT = Counter(f"{PREFIX}_drift", "Differences found by observation, by field (counted when first seen).", ["field"])
 HEALS = Counter(f"{PREFIX}_heals", "Self-heal repairs queued, by live health (DRIFTED, MISSING).", ["health"])
 OBSERVATIONS = Counter(f"{PREFIX}_observations", "Observer turns taken, by kind (full, requested).", ["kind"])
+PAUSED = Gauge(f"{PREFIX}_agents_paused", "Agents an operator paused (Postgres).", multiprocess_mode="mostrecent")
 LAST_SWEEP_NAME = f"{PREFIX}_last_sweep_timestamp_seconds"
 LAST_SWEEP = Gauge(
     LAST_SWEEP_NAME,

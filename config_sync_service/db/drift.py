@@ -34,11 +34,12 @@ class Drift(enum.StrEnum):
     RETRY_DUE = "retry_due"
     DESIRED_ACTIVE = "desired_active"  # deleted (or deleting) on Pipecat, wanted again
     NOT_SYNCED = "not_synced"
+    PAUSED = "paused"  # would need work (any of the above but IN_SYNC), but an operator paused it: left alone
 
     @property
     def needs_work(self) -> bool:
         """What a sweep queues (a live claim aside) and a plan acts on (a replay also acts on RETRY_PENDING)."""
-        return self not in (Drift.IN_SYNC, Drift.RETRY_PENDING)
+        return self not in (Drift.IN_SYNC, Drift.RETRY_PENDING, Drift.PAUSED)
 
 
 def drift_of(agent: Any, active_version: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
@@ -71,7 +72,15 @@ def drift_of(agent: Any, active_version: sa.ColumnElement[Any]) -> sa.ColumnElem
         (active > synced, Drift.NEW_VERSION),
         (status != SyncStatus.SYNCED, Drift.NOT_SYNCED),
     ]
-    return sa.case(*((when, sa.literal(drift.value)) for when, drift in rules), else_=sa.literal(Drift.IN_SYNC.value))
+    unpaused = sa.case(
+        *((when, sa.literal(drift.value)) for when, drift in rules), else_=sa.literal(Drift.IN_SYNC.value)
+    )
+    # the one place "paused" enters the plan: a paused agent out of step is PAUSED, so nothing acts on it (the
+    # sweep skips it, the plan is a no-op, a replay cannot force it); one in step stays IN_SYNC, and a deployment
+    # Pipecat already accepted for the active version is still polled to its end (a read, which changes nothing)
+    following = sa.and_(status == SyncStatus.DEPLOYING, active == target)
+    paused = sa.and_(agent.paused, unpaused != sa.literal(Drift.IN_SYNC.value), sa.not_(following))
+    return sa.case((paused, sa.literal(Drift.PAUSED.value)), else_=unpaused)
 
 
 _DRIFT: sa.ColumnElement[str] = drift_of(AGENTS.c, CONFIGURATIONS.c.version)
@@ -105,7 +114,7 @@ async def list_drifted_agents(session: AsyncSession, *, limit: int | None = None
             _DRIFT.label("reason"),
         )
         .select_from(_WITH_ACTIVE)
-        .where(_LEASE_FREE, _DRIFT.not_in([Drift.IN_SYNC.value, Drift.RETRY_PENDING.value]))
+        .where(_LEASE_FREE, _DRIFT.not_in([Drift.IN_SYNC.value, Drift.RETRY_PENDING.value, Drift.PAUSED.value]))
         .order_by(AGENTS.c.updated_at)
         .limit(limit)
     )
@@ -127,6 +136,8 @@ class OutOfSyncAgent:
     attempts: int
     last_error_class: str | None
     last_error_message: str | None
+    paused: bool = False
+    paused_reason: str | None = None
 
 
 async def list_out_of_sync_agents(session: AsyncSession, *, limit: int = 10) -> tuple[int, list[OutOfSyncAgent]]:
@@ -155,6 +166,8 @@ async def list_out_of_sync_agents(session: AsyncSession, *, limit: int = 10) -> 
             AGENTS.c.attempts,
             AGENTS.c.last_error_class,
             AGENTS.c.last_error_message,
+            AGENTS.c.paused,
+            AGENTS.c.paused_reason,
         )
         .select_from(_WITH_ACTIVE)
         .where(sa.literal(Drift.IN_SYNC.value) != _DRIFT)

@@ -1,5 +1,6 @@
-"""The tables: `agents` (with config-sync's sync columns), `agent_configurations` (versions) and
-`agent_session_versions` (what each live session runs)."""
+"""The tables: `agents` (with config-sync's sync columns), `agent_configurations` (versions),
+`agent_session_versions` (what each live session runs), `observer_turns` and `sync_history` (one row per pass,
+append-only)."""
 
 from __future__ import annotations
 
@@ -118,6 +119,11 @@ class Agent(SQLModel, table=True):
     # self-heal's backoff: heals in a row, and no new heal before next_heal_at
     heal_attempts: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     next_heal_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+
+    # an operator's pause (`config-sync pause`): observed and reported, never changed (db/drift.py PAUSED)
+    paused: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default="false"))
+    paused_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    paused_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False, default=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False, default=True))
 
@@ -170,6 +176,8 @@ class AgentSessionVersion(SQLModel, table=True):
     version: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, nullable=True))
     outcome: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
     acknowledged_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False, default=True))
+
+
 class ObserverTurn(SQLModel, table=True):
     """The observer's turn (one row): which process observes now, until when, and when the next full observation
     is due; and what the last one found that no row names (orphans)."""
@@ -182,3 +190,28 @@ class ObserverTurn(SQLModel, table=True):
     next_due_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False, default=True))
     observed_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
     orphans: list[str] = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False, server_default="[]"))
+
+
+class SyncHistory(SQLModel, table=True):
+    """One pass over an agent, as it ended (db/history.py writes and prunes it; rows are never updated)."""
+
+    __tablename__ = "sync_history"
+    __table_args__ = (
+        sa.Index("ix_sync_history_agent_id_id", "agent_id", "id"),
+        sa.Index("ix_sync_history_recorded_at", "recorded_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True))
+    agent_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False)
+    )
+    version: int | None = Field(default=None)
+    action: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    outcome: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    sync_status: str | None = Field(default=None, max_length=32)  # the status the pass wrote (none: left as it was)
+    deployment_id: str | None = Field(default=None, max_length=200)
+    duration_ms: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    error_class: str | None = Field(default=None, max_length=100)
+    error_message: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))  # redacted
+    process: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False, default=True))

@@ -86,7 +86,7 @@ async def run_dev(settings: Settings, *, port: int, fresh_cloud: bool) -> None:
             return
         await asyncio.sleep(0.05)
     print(
-        f"config-sync dev: daemon on http://127.0.0.1:{port} (/healthz /readyz /status); "
+        f"config-sync dev: daemon on http://127.0.0.1:{port} (/healthz /readyz /status; the status page: /ui); "
         "publishing PROVISION for the demo agents",
         flush=True,
     )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from config_sync_service.core.config import Settings
+from config_sync_service.db.history import Retention
 from config_sync_service.schemas import agent_config
 
 
@@ -55,6 +56,8 @@ class EngineConfig:
     retry_budget_burst: int
     secret_set_ready_timeout_s: float
     processor: ProcessorConfig
+    history: Retention = field(default_factory=lambda: Retention(days=30.0, max_rows_per_agent=1000))
+    history_prune_interval_s: float = 600.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -65,4 +68,6 @@ class EngineConfig:
             retry_budget_burst=settings.retry_budget_burst,
             secret_set_ready_timeout_s=settings.secret_set_ready_timeout_s,
             processor=ProcessorConfig.from_settings(settings),
+            history=Retention(settings.history_retention_days, settings.history_max_rows_per_agent),
+            history_prune_interval_s=settings.history_prune_interval_s,
         )

@@ -17,6 +17,7 @@ from config_sync_service.pipecat_client.client import PipecatCloudClient
 from config_sync_service.processing import dead_letters
 from config_sync_service.processing.config import EngineConfig
 from config_sync_service.processing.hints import Hint, PendingHints
+from config_sync_service.processing.notify import Notifier
 from config_sync_service.processing.operations import Operations
 from config_sync_service.processing.passes import Result
 from config_sync_service.processing.processor import Processor
@@ -38,8 +39,10 @@ class SyncEngine:
         sessions: SessionFactory,
         client: PipecatCloudClient,
         dead_letters: DeadLetterQueue,
+        notifier: Notifier | None = None,
     ) -> None:
         self.config = config
+        self.notifier = notifier
         self.dlq = dead_letters
         self.stats = Stats()
         self.queue: WorkQueue[uuid.UUID] = WorkQueue()
@@ -53,8 +56,15 @@ class SyncEngine:
             budget=RetryBudget(rate_per_s=config.retry_budget_per_s, burst=config.retry_budget_burst),
             stats=self.stats,
             owner=self.owner,
+            notifier=notifier,
         )
-        self.sweeper = Sweeper(sessions=sessions, enqueue=self.queue.add, interval_s=config.reconcile_interval_s)
+        self.sweeper = Sweeper(
+            sessions=sessions,
+            enqueue=self.queue.add,
+            interval_s=config.reconcile_interval_s,
+            retention=config.history,
+            prune_interval_s=config.history_prune_interval_s,
+        )
         self._crash_streaks: dict[uuid.UUID, int] = {}  # passes in a row that raised, per agent (for _crashed)
         self._workers: list[asyncio.Task[None]] = []
         self._sweeper_task: asyncio.Task[None] | None = None
@@ -94,6 +104,8 @@ class SyncEngine:
             size=len(raw),
         )
         await dead_letters.push(self.dlq, self.stats, entry, once=raw)  # every worker got this payload: one entry
+        if self.notifier is not None:
+            self.notifier.dead_letters_changed()
 
     # --- workers -------------------------------------------------------------------------------------------
     def start(self) -> None:

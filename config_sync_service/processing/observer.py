@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from config_sync_service.core import metrics
 from config_sync_service.core.backoff import backoff_delay
@@ -79,6 +79,12 @@ async def read_live(client: PipecatCloudClient, desired: Desired, listed: dict[s
     return live.with_secret_set(keys)
 
 
+class HealthHook(Protocol):
+    """Told each observed agent's live health (field names of its differences only, never a value)."""
+
+    def __call__(self, agent_id: uuid.UUID, health: str, *, name: str | None, differences: list[str]) -> None: ...
+
+
 class Observer:
     def __init__(
         self,
@@ -88,8 +94,10 @@ class Observer:
         client: PipecatCloudClient,
         enqueue: Callable[[uuid.UUID], None],
         owner: str,
+        on_health: HealthHook | None = None,
     ) -> None:
         self.config = config
+        self.on_health = on_health
         self.sessions = sessions
         self.client = client
         self.enqueue = enqueue
@@ -178,6 +186,8 @@ class Observer:
         if not written:  # changed meanwhile: the sync's turn; the next observation looks again
             return
         fields = [d.field for d in verdict.differences]
+        if self.on_health is not None:  # the notifier: one event per incident, closed when healthy again
+            self.on_health(agent.id, verdict.health.value, name=agent.name, differences=fields)
         if verdict.health in BAD and (agent.live_health not in BAD or set(fields) - seen):
             log.warning("drift.detected", agent_id=str(agent.id), health=verdict.health.value, fields=fields)
         elif verdict.health is LiveHealth.HEALTHY and agent.live_health in BAD:

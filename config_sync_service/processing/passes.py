@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ class Pass:
     number: int  # 1: the first pass of a claim
     target: Target | None = None  # what a provision or an update deploys
     invalid: InvalidConfigurationError | None = None  # or why the configuration cannot be deployed
+    started: float = field(default_factory=time.monotonic)  # planned at (the history's duration)
 
     @property
     def needs_executor(self) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config_sync_service.core.fencing import Fence, FencedError
 from config_sync_service.core.metrics import Event, Outcome
-from config_sync_service.db import claims, crud, observed, session_versions
+from config_sync_service.db import claims, crud, history, observed, session_versions
 from config_sync_service.db.models import DesiredState, SyncStatus
 from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.mq.dead_letter import DeadLetterQueue
@@ -26,7 +26,9 @@ from config_sync_service.processing import dead_letters
 from config_sync_service.processing.config import ProcessorConfig
 from config_sync_service.processing.execute import Executor
 from config_sync_service.processing.hints import Hint
+from config_sync_service.processing.history import entry_for
 from config_sync_service.processing.lease import lease_kept
+from config_sync_service.processing.notify import Notifier
 from config_sync_service.processing.operations import Operations, Target
 from config_sync_service.processing.passes import Pass, Result, Write
 from config_sync_service.processing.plan import Action, Plan, plan_for
@@ -50,8 +52,10 @@ class Processor:
         budget: RetryBudget,
         stats: Stats,
         owner: str,
+        notifier: Notifier | None = None,
     ) -> None:
         self.config = config
+        self.notifier = notifier
         self.sessions = sessions
         self.dlq = dead_letters
         self.stats = stats
@@ -87,6 +91,8 @@ class Processor:
             result, snapshot = await self._end(s, current, self.executor.failed(current, exc, hint, started))
         if result.dead_letter is not None:
             await dead_letters.push(self.dlq, self.stats, result.dead_letter)
+            if self.notifier is not None:
+                self.notifier.dead_letters_changed()
         return result if snapshot is None else replace(result, requeue_after=0.0)  # changed meanwhile: claim kept
 
     async def _spend_replay(self, hint: Hint) -> Hint:
@@ -114,6 +120,8 @@ class Processor:
                 result, current = await self._advance(s, snapshot, hint, number=current.number + 1, result=ended)
             if ended.dead_letter is not None:
                 await dead_letters.push(self.dlq, self.stats, ended.dead_letter)
+                if self.notifier is not None:
+                    self.notifier.dead_letters_changed()
         return result
 
     async def _advance(
@@ -142,6 +150,7 @@ class Processor:
             )
         if result.observe:  # verify after write: what Pipecat runs is in doubt, so the observer looks at it
             await observed.request_observation(s, agent_id=current.agent.id)
+        await self._record(s, current, result)
         released = await claims.release_claim(
             s,
             agent_id=current.agent.id,
@@ -157,6 +166,15 @@ class Processor:
         snapshot = await claims.read_agent(s, agent_id=current.agent.id)
         assert snapshot is not None  # agents are never deleted while claimed by us (the backend sets DELETED)
         return result, snapshot
+
+    async def _record(self, s: AsyncSession, current: Pass, result: Result) -> None:
+        """The pass's history row, in the transaction that ends it; the notifier only hears of it (never waits)."""
+        entry = entry_for(current, result, process=self.owner)
+        if entry is None:
+            return
+        await history.record(s, entry)
+        if self.notifier is not None:
+            self.notifier.after_pass(entry, name=current.agent.name)
 
     def _plan(self, snapshot: claims.Snapshot, *, number: int, force: bool) -> Pass:
         """The plan, and for a plan that applies the configuration, the configuration validated (DESIGN §14):

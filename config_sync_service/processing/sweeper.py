@@ -17,18 +17,30 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from config_sync_service.core.backoff import backoff_delay
 from config_sync_service.core.logging import get_logger
-from config_sync_service.db import drift
-from config_sync_service.db.session import SessionFactory
+from config_sync_service.db import drift, history
+from config_sync_service.db.session import SessionFactory, transaction
 
 log = get_logger("config_sync.sweeper")
 SWEEP_BATCH = 5000
 
 
 class Sweeper:
-    def __init__(self, *, sessions: SessionFactory, enqueue: Callable[[uuid.UUID], None], interval_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: SessionFactory,
+        enqueue: Callable[[uuid.UUID], None],
+        interval_s: float,
+        retention: history.Retention | None = None,
+        prune_interval_s: float = 600.0,
+    ) -> None:
         self.sessions = sessions
         self.enqueue = enqueue
         self.interval_s = interval_s
+        self.retention = retention
+        self.prune_interval_s = prune_interval_s
+        self._next_prune = 0.0  # monotonic; run() sets the first one
+        self.pruned = 0
         self.first_sweep_done = asyncio.Event()
         self.last_sweep_at: float | None = None
         self.last_sweep_queued = 0
@@ -53,8 +65,23 @@ class Sweeper:
         log.info("sweep.done", queued=len(drifted), duration_s=round(time.monotonic() - started, 3))
         return len(drifted)
 
+    async def prune_history(self, *, now: float | None = None) -> int:
+        """Every `prune_interval_s` (after a sweep), one batch of the history's retention (db/history.py `prune`)."""
+        now = time.monotonic() if now is None else now
+        if self.retention is None or now < self._next_prune:
+            return 0
+        self._next_prune = now + self.prune_interval_s
+        async with transaction(self.sessions) as s:
+            deleted = await history.prune(s, self.retention)
+        self.pruned += deleted
+        if deleted:
+            log.info("history.pruned", rows=deleted)
+        return deleted
+
     async def run(self) -> None:
         self._requested.set()  # the startup sweep
+        # the first prune one interval after start: start-up (and the sweeps it asks for) stays quick
+        self._next_prune = time.monotonic() + self.prune_interval_s
         failures = 0
         while True:
             delay = self.interval_s * random.uniform(0.8, 1.2)
@@ -63,6 +90,7 @@ class Sweeper:
             self._requested.clear()
             try:
                 await self.sweep()
+                await self.prune_history()
                 failures = 0
             except (SQLAlchemyError, OSError) as exc:
                 failures += 1

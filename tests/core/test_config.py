@@ -167,3 +167,31 @@ async def test_the_app_refuses_to_start_without_a_required_operator_token(monkey
                 pass
     finally:
         get_settings.cache_clear()
+
+
+WHSEC = "whsec_" + "bm" * 20  # base64 of 30 bytes
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "error"),
+    [
+        ("http://hooks.example/x", None, "NOTIFY_WEBHOOK_SECRET is required when NOTIFY_WEBHOOK_URL is set"),
+        ("http://hooks.example/x", "", "NOTIFY_WEBHOOK_SECRET is required when NOTIFY_WEBHOOK_URL is set"),
+        ("http://hooks.example/x", "whsec_c2hvcnQ=", "NOTIFY_WEBHOOK_SECRET is invalid: must be whsec_ followed by"),
+        (None, "not base64 !", "NOTIFY_WEBHOOK_SECRET is invalid: must be whsec_ followed by"),
+    ],
+)
+def test_notifications_are_never_unsigned(url: str | None, secret: str | None, error: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(database_url=DSN, notify_webhook_url=url, notify_webhook_secret=secret)
+    assert str(info.value).startswith(f"config-sync: setting {error}")
+    assert secret is None or not secret or secret not in str(info.value)
+
+
+def test_the_webhook_secret_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFY_WEBHOOK_URL", raising=False)
+    settings = load_settings(
+        database_url=DSN, notify_webhook_url="https://u:pw-in-url@hooks.example/x", notify_webhook_secret=WHSEC
+    )
+    assert WHSEC in settings.secret_values() and "pw-in-url" in settings.secret_values()
+    assert WHSEC not in repr(settings) and "pw-in-url" not in repr(settings)

@@ -89,3 +89,37 @@ async def test_list_drifted_agents_finds_exactly_the_drifted(session_factory: Se
     # /status's "out of sync" is the same definition: what drifted, what waits for its retry, what is claimed now
     assert {a.agent_id for a in oldest} == set(drifted) | {permanent.id, retry_later.id, claimed.id}
     assert out_of_sync == len(oldest)
+
+
+async def test_a_paused_agent_out_of_step_is_paused_and_nothing_queues_it(session_factory: SessionFactory) -> None:
+    from config_sync_service.db import pause
+
+    async with session_factory() as s:
+        in_step = await new_agent(s, "paused-in-step")
+        await crud.update_agent_sync_status(s, agent_id=in_step.id, version=1, status=SyncStatus.SYNCED, synced=True)
+        behind = await new_agent(s, "paused-behind")
+        await crud.update_agent_sync_status(s, agent_id=behind.id, version=1, status=SyncStatus.SYNCED, synced=True)
+        await crud.add_configuration(s, agent_id=behind.id, llm_context={"system_prompt": "new"})
+        failing = await new_agent(s, "paused-retry-due")
+        await crud.update_agent_sync_status(
+            s, agent_id=failing.id, version=1, status=SyncStatus.ERROR_SYNC, next_retry_at=utcnow()
+        )
+        deleting = await new_agent(s, "paused-deleting")
+        await crud.update_agent(s, agent_id=deleting.id, desired_state=DesiredState.DELETED)
+        deploying = await new_agent(s, "paused-deploying")  # accepted by Pipecat: still polled (a read)
+        await crud.update_agent_sync_status(s, agent_id=deploying.id, version=1, status=SyncStatus.DEPLOYING)
+        superseded = await new_agent(s, "paused-deploying-old")  # a newer version would be an update: paused
+        await crud.update_agent_sync_status(s, agent_id=superseded.id, version=1, status=SyncStatus.DEPLOYING)
+        await crud.add_configuration(s, agent_id=superseded.id, llm_context={"system_prompt": "newer"})
+        agents = (in_step, behind, failing, deleting, deploying, superseded)
+        for agent in agents:
+            await pause.set_paused(s, agent_id=agent.id, paused=True, reason="hold")
+        await s.commit()
+        queued = {d.agent_id: d.reason for d in await drift.list_drifted_agents(s)}
+        count, listed = await drift.list_out_of_sync_agents(s, limit=20)
+        total, paused = await pause.list_paused(s)
+    assert queued == {deploying.id: drift.Drift.DEPLOYING}
+    assert count == 5 and {a.agent_id for a in listed} == {a.id for a in agents[1:]}
+    assert all(a.paused and a.paused_reason == "hold" for a in listed)
+    assert total == 6 and {p.agent_id for p in paused} == {a.id for a in agents}
+    assert not drift.Drift.PAUSED.needs_work

@@ -44,7 +44,7 @@ def test_the_shipped_tree_passes_every_step(tree: Path, tmp_path: Path) -> None:
     result = run_check(tree, tmp_path / "out")
     assert result.returncode == 0, result.stderr
     assert ok_steps(result) == ["render", "kubernetes-validate", "promtool", "yamllint", "checkov", "hadolint"]
-    assert "SUCCESS: 7 rules found" in result.stdout  # promtool check rules, staging and prod
+    assert "SUCCESS: 8 rules found" in result.stdout  # promtool check rules, staging and prod
     assert "Unit Testing:" in result.stdout and "SUCCESS" in result.stdout  # promtool test rules
 
 

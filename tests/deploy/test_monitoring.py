@@ -34,6 +34,7 @@ ALERTS = {
     "ConfigSyncAgentsDrifted",
     "ConfigSyncDeadLetters",
     "ConfigSyncPipecatErrors",
+    "ConfigSyncNotificationsFailing",
 }
 DURATION = re.compile(r"(\d+[smhd])+")
 METRIC = re.compile(r"\b(config_sync_[a-z_]+)")
@@ -153,6 +154,8 @@ def test_the_dashboard_has_a_panel_for_each_question() -> None:
         "config_sync_pipecat_calls_total",
         "config_sync_dlq_depth",
         "config_sync_seconds_since_last_sweep",
+        "config_sync_agents_paused",
+        "by (result) (rate(config_sync_notifications_total",
     ):
         assert wanted in exprs, wanted
 

@@ -22,6 +22,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from config_sync_service.core.config import Settings
+from config_sync_service.db import history
 from config_sync_service.db.models import SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.schemas.messages import ChangeType
@@ -127,6 +128,9 @@ async def test_a_paused_process_that_lost_its_claim_is_fenced(
 
     stale_events = _events(stale)
     assert any(e["event"] == "sync.fenced" and e.get("version") == 2 for e in stale_events), stale.tail()
+    async with session_factory() as s:  # the stale pass is in the history as fenced, never as applied
+        rows = [(e.version, e.outcome) for e in await history.for_agent(s, agent_id=agent.id)]
+    assert (2, "fenced") in rows and (2, "applied") not in rows, rows
     for daemon in (stale, other):
         assert not [e for e in _events(daemon) if e["event"] == "sync.succeeded" and e.get("version") == 2]
     updates = await control.calls(name, op="updateService")

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config_sync_service.cli.render import render_status
 from config_sync_service.core.config import Settings
+from config_sync_service.db import history
 from config_sync_service.db.models import LiveHealth, SyncStatus
 from config_sync_service.db.session import SessionFactory
 from config_sync_service.emulator.server import EmulatorServer
@@ -56,6 +57,9 @@ async def test_an_image_deployed_by_hand_is_drift_and_is_healed(
         assert healed.sync_status is SyncStatus.SYNCED and healed.heal_attempts == 1
         live = await control.agent(agent.pipecat_agent_name)
         assert live is not None and healed.created_deployment_id == live["desiredDeploymentId"]
+        async with session_factory() as s:  # the repair is in the agent's history as such
+            outcomes = [e.outcome for e in await history.for_agent(s, agent_id=agent.id)]
+        assert outcomes.count("healed") == 1, outcomes
         status = (await daemon.get("/status")).json()
         assert status["live"]["by_health"]["HEALTHY"] == 1 and status["live"]["self_heal"] is True
         assert "sessions_behind" in status  # live sessions on an older version sit beside the live block
