@@ -126,6 +126,7 @@ class PipecatCloudClient:
         public: bool = False,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
+        retry_conflict: bool = True,
     ) -> Any:
         key = self._public_key if public else self._api_key
         if key is None or not key.get_secret_value():
@@ -135,7 +136,9 @@ class PipecatCloudClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
             wait=_retry_wait,
-            retry=retry_if_exception(lambda exc: classify(exc).transient),
+            retry=retry_if_exception(
+                lambda exc: classify(exc).transient and (retry_conflict or not isinstance(exc, PipecatConflictError))
+            ),
             reraise=True,
             before_sleep=lambda state: log.warning(
                 "pipecat.retry",
@@ -186,13 +189,18 @@ class PipecatCloudClient:
         raise error
 
     # --- agents ------------------------------------------------------------------------------------------
-    async def provision_agent(self, spec: AgentSpec) -> AgentStatus:
-        data = await self._request("createService", "POST", "/agents", json=spec.to_create_body())
+    # `retry_conflict=False`: a 409 here means the secret set is not ready yet; the caller waits for it instead
+    async def provision_agent(self, spec: AgentSpec, *, retry_conflict: bool = True) -> AgentStatus:
+        body = spec.to_create_body()
+        data = await self._request("createService", "POST", "/agents", json=body, retry_conflict=retry_conflict)
         return AgentStatus.from_service(data)
 
-    async def update_full_config(self, spec: AgentSpec, *, force_redeploy: bool = True) -> AgentStatus:
+    async def update_full_config(
+        self, spec: AgentSpec, *, force_redeploy: bool = True, retry_conflict: bool = True
+    ) -> AgentStatus:
         body = spec.to_update_body(force_redeploy=force_redeploy)
-        data = await self._request("updateService", "POST", f"/agents/{spec.service_name}", json=body)
+        path = f"/agents/{spec.service_name}"
+        data = await self._request("updateService", "POST", path, json=body, retry_conflict=retry_conflict)
         return AgentStatus.from_service(data)
 
     async def get_agent_status(self, name: str) -> AgentStatus:
