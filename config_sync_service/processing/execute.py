@@ -39,6 +39,7 @@ class Executor:
 
     async def _run(self, current: Pass, hint: Hint) -> Result:
         log, started = current.log(hint), time.monotonic()
+        polling = current.plan.action is Action.POLL
         log.debug("sync.started", status=current.agent.sync_status.value, force=hint.force)
         try:
             if current.invalid is not None:
@@ -47,8 +48,10 @@ class Executor:
         except ClassifiedError as exc:  # anything else is a bug: it leaves the pass (Processor.record_crash)
             return self.failed(current, exc, hint, started)
         self.stats.count(result.outcome)
-        # one line per sync, when it ends: a pass that leaves the agent DEPLOYING, or its redeploy deferred, is debug
-        done = log.debug if result.outcome in (Outcome.DEPLOYING, Outcome.DEFERRED) else log.info
+        # a line when Pipecat accepted the change (with the message's change type) and one when it is done; polls
+        # that find it still deploying and a deferred redeploy are debug
+        quiet = result.outcome is Outcome.DEFERRED or (polling and result.outcome is Outcome.DEPLOYING)
+        done = log.debug if quiet else log.info
         done("sync.succeeded", outcome=result.outcome.value, duration_s=round(time.monotonic() - started, 3))
         return result
 
