@@ -27,7 +27,8 @@ class Mode:
     `engine`: the daemon as deployed (gunicorn, `workers` uvicorn workers, MAX_CONCURRENCY `concurrency`), fed as
     the scenario says (bursts as fast as possible). `sequential`, the naive design: one worker, MAX_CONCURRENCY=1,
     and a driver that publishes one message and waits until its version is SYNCED before the next (`paced`):
-    one change in the system at a time, so nothing runs concurrently and nothing is coalesced.
+    one change in the system at a time, so nothing runs concurrently and nothing is coalesced (nor throttled:
+    REDEPLOY_MIN_INTERVAL_S=0, each change redeploys at once).
     """
 
     name: str
@@ -114,6 +115,7 @@ class Bench:
                 "LOG_LEVEL": "INFO",
                 "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             }
+            | ({"REDEPLOY_MIN_INTERVAL_S": "0"} if self.mode.paced else {})
             | self.scenario_env
             | self.extra_env
         )

@@ -80,7 +80,7 @@ async def run_scenario(b: Bench, name: str, sizes: Sizes, deadline: float) -> di
     if name == "throttled":
         agents = sizes.seq_throttled_agents if seq else sizes.throttled_agents
         bound = scenarios.CALLS_PER_FULL_SYNC * agents / b.knobs.throttle_rate_per_s
-        # past 1.5× the lower bound the target (+15 %) is missed for certain: stop waiting there
+        # past 1.5× the lower bound the target (+5 %) is missed for certain: stop waiting there
         return await scenarios.throttled(b, agents=agents, timeout_s=capped(bound * 1.5 + 10))
     agents = sizes.seq_recovery_agents if seq else sizes.recovery_agents
     return await scenarios.recovery(b, agents=agents, timeout_s=capped(300))

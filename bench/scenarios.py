@@ -16,13 +16,27 @@ from bench.harness import Bench, deployments, percentiles
 from bench.procs import RoleUsage, cpu_between
 from config_sync_service.schemas.messages import ChangeType
 
-# Calls a deployment-only change needs at the least: upsertSecretSet, getSecretSet (ready), updateService, and one
-# getService that finds the revision ready (the daemon polls every DEPLOY_POLL_INTERVAL_S >= the deploy delay).
-CALLS_PER_FULL_SYNC = 4
+# Calls a deployment-only change needs at the least: upsertSecretSet, updateService (the secret set is ready at once
+# here, so no readiness check), and one getService that finds the revision ready (the daemon polls every
+# DEPLOY_POLL_INTERVAL_S >= the deploy delay).
+CALLS_PER_FULL_SYNC = 3
+# scenario 1 measures a quiet agent's change (the throttle's leading edge): the driver waits for each SYNCED, which a
+# throttled change would reach only after REDEPLOY_MIN_INTERVAL_S; its context push is the same, minus the update
+LATENCY_ENV = {"REDEPLOY_MIN_INTERVAL_S": "0"}
 
 
 async def latency(b: Bench, *, messages: int, warmup: int) -> dict[str, Any]:
     """Scenario 1: CONTEXT_UPDATEs one at a time to an agent with two active sessions, zero-latency emulator."""
+    if not b.mode.paced:
+        await b.restart_daemon(LATENCY_ENV)
+    try:
+        return await _latency(b, messages=messages, warmup=warmup)
+    finally:
+        if not b.mode.paced:
+            await b.restart_daemon({})
+
+
+async def _latency(b: Bench, *, messages: int, warmup: int) -> dict[str, Any]:
     await b.fresh()
     [agent] = await b.seed_synced(1, prefix="lat")
     sessions = [await b.control.add_session(agent.name) for _ in range(2)]

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     deploy_timeout_s: Annotated[float, Field(gt=0)] = Field(
         600.0, description="DEPLOY_TIMEOUT_S: a deployment not ready after this is an error (CLI: 600 s)."
     )
+    redeploy_min_interval_s: Annotated[float, Field(ge=0)] = Field(
+        2.0,
+        description="REDEPLOY_MIN_INTERVAL_S: an agent's redeploys start at least this far apart; changes that "
+        "arrive sooner reach live sessions at once and fold into one trailing redeploy (0: no throttle).",
+    )
 
     # --- Redis names ---------------------------------------------------------------------------------------
     updates_channel: str = Field(

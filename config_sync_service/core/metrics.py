@@ -20,6 +20,7 @@ class Outcome(enum.StrEnum):
     APPLIED = "applied"  # Pipecat runs the active version
     NOOP = "noop"  # nothing to do: in step already, or a duplicate or stale message
     DEPLOYING = "deploying"  # Pipecat accepted the change; the agent is polled until it is ready
+    DEFERRED = "deferred"  # live sessions have the change; the redeploy waits for the throttle (plan.py)
     DELETED = "deleted"  # deprovisioned
     VANISHED = "vanished"  # deleted behind our back: provisioned again
     FAILED = "failed"  # the error was written (ERROR_SYNC, ERROR_DEPROVISIONING)

@@ -7,12 +7,15 @@ holder's lease simply expires. Every read here also computes the agent's drift (
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from config_sync_service.db import crud
 from config_sync_service.db.drift import Drift, drift_of
 from config_sync_service.db.models import Agent, AgentConfiguration, DesiredState
 from config_sync_service.db.tables import AGENTS, CONFIGURATIONS
@@ -115,17 +118,23 @@ _NEWER_ACTIVE = sa.exists().where(
     CONFIGURATIONS.c.is_active.is_(True),
     CONFIGURATIONS.c.version > sa.bindparam("seen_version", type_=sa.Integer),
 )
-_RELEASE = (
-    sa.update(AGENTS)
-    .where(
-        AGENTS.c.id == sa.bindparam("agent_id"),
-        AGENTS.c.lease_owner == sa.bindparam("owner"),
-        AGENTS.c.desired_state == sa.bindparam("seen_desired_state"),
-        sa.not_(_NEWER_ACTIVE),
+_KEEP_CLAIM = sa.or_(AGENTS.c.desired_state != sa.bindparam("seen_desired_state"), _NEWER_ACTIVE)
+
+
+@functools.cache
+def _release(columns: frozenset[str]) -> sa.Update:
+    """Give the claim back unless the agent changed, and write `columns` (under crud's compare-and-set), in one
+    statement; it returns a row only to the holder, saying whether the claim was kept. Built once per shape."""
+    free = {
+        "lease_owner": sa.case((_KEEP_CLAIM, AGENTS.c.lease_owner), else_=sa.null()),
+        "lease_expires_at": sa.case((_KEEP_CLAIM, AGENTS.c.lease_expires_at), else_=sa.null()),
+    }
+    return (
+        sa.update(AGENTS)
+        .where(AGENTS.c.id == sa.bindparam("agent_id"), AGENTS.c.lease_owner == sa.bindparam("owner"))
+        .values(crud.guarded_values(columns) | free)
+        .returning(AGENTS.c.lease_owner.is_not(None).label("kept"))
     )
-    .values(lease_owner=None, lease_expires_at=None)
-)
-_LEASE_HOLDER = sa.select(AGENTS.c.lease_owner).where(AGENTS.c.id == sa.bindparam("agent_id"))
 
 
 async def release_claim(
@@ -135,21 +144,24 @@ async def release_claim(
     owner: str,
     seen_version: int | None,
     seen_desired_state: DesiredState,
+    write: crud.SyncWrite | None = None,
 ) -> bool:
-    """Give the lease back, unless the agent changed while we held it (then keep it and go again: False).
+    """Give the lease back, unless the agent changed while we held it (then keep it and go again: False); and
+    write the pass's outcome (`write`), in the same statement.
 
     A process that lost the claim drops its copy of a message; this check, atomic with the release, is
     what guarantees the holder sees any version committed before that copy was dropped.
     """
-    params = {
+    params: dict[str, Any] = {
         "agent_id": agent_id,
         "owner": owner,
         "seen_version": seen_version or 0,
         "seen_desired_state": seen_desired_state,
     }
-    result = await session.execute(_RELEASE, params)
-    if result.rowcount:  # type: ignore[attr-defined]
-        return True
-    # a lease taken over after expiry is not ours to keep; only a change should make us go again
-    holder = await session.execute(_LEASE_HOLDER, {"agent_id": agent_id})
-    return holder.scalar_one_or_none() != owner
+    columns: frozenset[str] = frozenset()
+    if write is not None:
+        params |= crud.sync_params(write.values, version=write.version)
+        columns = frozenset(write.values)
+    kept = (await session.execute(_release(columns), params)).scalar_one_or_none()
+    # no row: the lease was taken over after expiry; it is not ours to keep (only a change makes us go again)
+    return not kept

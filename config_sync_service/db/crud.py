@@ -129,10 +129,16 @@ async def add_configuration(
     return config
 
 
-async def update_agent_sync_status(
-    session: AsyncSession,
+@dataclass(frozen=True, slots=True)
+class SyncWrite:
+    """An outcome to write with the claim's release (claims.release_claim): `values` from `sync_values`."""
+
+    version: int
+    values: dict[str, Any]
+
+
+def sync_values(
     *,
-    agent_id: uuid.UUID,
     version: int,
     status: SyncStatus,
     synced: bool = False,
@@ -145,10 +151,8 @@ async def update_agent_sync_status(
     applied_context_hash: str | None = _UNSET,
     deploying_since: datetime | None = _UNSET,
     created_deployment_id: str | None = _UNSET,
-    owner: str | None = None,
-) -> bool:
-    """Record the outcome of work on `version`; refused (False) when a newer version was already applied, or,
-    with `owner`, when the claim on the agent is no longer `owner`'s (only the holder writes).
+) -> dict[str, Any]:
+    """The sync columns an outcome at `version` writes (the parameters not given are left as they are).
 
     `synced=True` also moves `synced_version` to `version` and stamps `last_synced_at`.
     """
@@ -169,11 +173,39 @@ async def update_agent_sync_status(
     values |= {k: v for k, v in optional.items() if v is not _UNSET}
     if attempts is not None:
         values["attempts"] = attempts
-    params = {f"set_{name}": value for name, value in values.items()} | {"agent_id": agent_id, "version": version}
+    return values
+
+
+def sync_params(values: dict[str, Any], *, version: int) -> dict[str, Any]:
+    """The bound parameters of `values` for `_sync_update` or `guarded_values` (and the compare-and-set's version)."""
+    return {f"set_{name}": value for name, value in values.items()} | {"version": version}
+
+
+async def update_agent_sync_status(
+    session: AsyncSession, *, agent_id: uuid.UUID, version: int, owner: str | None = None, **fields: Any
+) -> bool:
+    """Record the outcome of work on `version` (`fields`: those of `sync_values`); refused (False) when a newer
+    version was already applied, or, with `owner`, when the claim on the agent is no longer `owner`'s (only the
+    holder writes)."""
+    values = sync_values(version=version, **fields)
+    params = sync_params(values, version=version) | {"agent_id": agent_id}
     if owner is not None:
         params["owner"] = owner
     result = await session.execute(_sync_update(frozenset(values), held=owner is not None), params)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# the compare-and-set: an outcome at `:version` never overwrites a newer version's
+_NOT_NEWER = sa.or_(AGENTS.c.synced_version.is_(None), AGENTS.c.synced_version <= sa.bindparam("version"))
+
+
+def guarded_values(columns: frozenset[str]) -> dict[str, sa.ColumnElement[Any]]:
+    """SET expressions that write `columns` only where the compare-and-set holds (for a statement that also
+    does something else to the row, such as giving a claim back: claims.release_claim)."""
+    return {
+        name: sa.case((_NOT_NEWER, sa.bindparam(f"set_{name}", type_=AGENTS.c[name].type)), else_=AGENTS.c[name])
+        for name in sorted(columns)
+    }
 
 
 @functools.cache
@@ -181,8 +213,7 @@ def _sync_update(columns: frozenset[str], *, held: bool) -> sa.Update:
     """The compare-and-set UPDATE of `columns` (`held`: only while `:owner` holds the claim), built once per
     shape (statement building is the costly part of a short query; every value is a bound parameter)."""
     values = {name: sa.bindparam(f"set_{name}", type_=AGENTS.c[name].type) for name in sorted(columns)}
-    synced = AGENTS.c.synced_version
-    conditions = [AGENTS.c.id == sa.bindparam("agent_id"), sa.or_(synced.is_(None), synced <= sa.bindparam("version"))]
+    conditions = [AGENTS.c.id == sa.bindparam("agent_id"), _NOT_NEWER]
     if held:
         conditions.append(AGENTS.c.lease_owner == sa.bindparam("owner"))
     return sa.update(AGENTS).where(*conditions).values(values)

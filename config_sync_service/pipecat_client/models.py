@@ -66,7 +66,7 @@ class AgentStatus(_Wire):
     reconciled_deployment_id: str | None = None
     revision_phase: str | None = None
     errors: list[str] = Field(default_factory=list)
-    active_session_count: int = 0
+    active_session_count: int | None = None  # None: not in the answer
     warning: str | None = None
 
     @classmethod

@@ -28,6 +28,7 @@ class ProcessorConfig:
     deploy_poll_interval_s: float
     deploy_timeout_s: float
     retry: RetryPolicy
+    redeploy_min_interval_s: float = 0.0
     shared_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)  # AGENT_SECRET_<KEY>
 
     @property
@@ -44,6 +45,7 @@ class ProcessorConfig:
             deploy_poll_interval_s=settings.deploy_poll_interval_s,
             deploy_timeout_s=settings.deploy_timeout_s,
             retry=RetryPolicy(settings.retry_base_delay_s, settings.retry_max_delay_s, settings.retry_max_attempts),
+            redeploy_min_interval_s=settings.redeploy_min_interval_s,
             shared_secrets={k: v.get_secret_value() for k, v in settings.agent_secrets.items()},
         )
 

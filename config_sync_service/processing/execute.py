@@ -40,8 +40,8 @@ class Executor:
 
     async def _run(self, current: Pass, hint: Hint) -> Result:
         log, started = current.log(hint), time.monotonic()
-        polling = current.plan.action is Action.POLL  # every few seconds while DEPLOYING: debug until it ends
-        (log.debug if polling else log.info)("sync.started", status=current.agent.sync_status.value, force=hint.force)
+        polling = current.plan.action is Action.POLL
+        log.debug("sync.started", status=current.agent.sync_status.value, force=hint.force)
         try:
             if current.invalid is not None:
                 raise current.invalid
@@ -52,7 +52,10 @@ class Executor:
         except ClassifiedError as exc:  # anything else is a bug: it leaves the pass (Processor.record_crash)
             return self.failed(current, exc, hint, started)
         self.stats.count(result.outcome)
-        done = log.debug if polling and result.outcome is Outcome.DEPLOYING else log.info
+        # a line when Pipecat accepted the change (with the message's change type) and one when it is done; polls
+        # that find it still deploying and a deferred redeploy are debug
+        quiet = result.outcome is Outcome.DEFERRED or (polling and result.outcome is Outcome.DEPLOYING)
+        done = log.debug if quiet else log.info
         done("sync.succeeded", outcome=result.outcome.value, duration_s=round(time.monotonic() - started, 3))
         return result
 
@@ -62,7 +65,23 @@ class Executor:
             return await self._deprovision(current)
         if action is Action.POLL:
             return await self._poll(current)
+        if action is Action.PUSH:
+            return await self._push(current)
         return await self._deploy(current)
+
+    async def _push(self, current: Pass) -> Result:
+        """The context into live sessions now; the redeploy is owed (no applied deployment hash) and the row keeps
+        its status and target (a deployment in flight is still followed: the queue polls it meanwhile)."""
+        agent, plan, target = current.agent, current.plan, current.target
+        assert target is not None and plan.redeploy_in_s is not None
+        sessions = await self.ops.push_context(target)
+        version = agent.target_version or agent.synced_version or plan.version
+        owed: dict[str, object] = {"applied_context_hash": plan.context_hash, "applied_deployment_hash": None}
+        pushed = Write(agent.sync_status, version, fields=owed)
+        again = plan.redeploy_in_s
+        if agent.sync_status is SyncStatus.DEPLOYING:
+            again = min(again, self.config.deploy_poll_interval_s)
+        return Result(Outcome.DEFERRED, again, pushed, sessions=sessions)
 
     async def _deploy(self, current: Pass) -> Result:
         """PROVISION, or UPDATE (FULL_SYNC / CONTEXT_UPDATE): Pipecat accepts it, and the agent is DEPLOYING."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from agent_schema import AgentConfigDocument, DeploymentConfig
@@ -16,6 +17,7 @@ from config_sync_service.pipecat_client.errors import (
     PipecatAlreadyExistsError,
     PipecatApiError,
     PipecatAuthError,
+    PipecatConflictError,
     PipecatNotFoundError,
     PipecatValidationError,
 )
@@ -25,18 +27,6 @@ from config_sync_service.schemas import agent_config
 
 log = get_logger("config_sync.operations")
 PUSH_CONCURRENCY = 10  # context pushes in flight per agent
-
-
-async def _all(*calls: Awaitable[object]) -> None:
-    """Run the calls side by side; the first error cancels the rest and is raised as it is (no ExceptionGroup)."""
-    tasks = [asyncio.ensure_future(c) for c in calls]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +98,11 @@ class Operations:
         self.client = client
         self.secret_ready_timeout_s = secret_ready_timeout_s
 
-    async def _write_secrets(self, target: Target) -> None:
+    async def provision(self, target: Target) -> AgentStatus:
+        """Secret set, then the agent; an agent that already exists is updated instead (converge, not fail). A new
+        secret set starts `pending`, so it is waited for before the create."""
         await self.client.upsert_secret_set(target.set_name, target.secret_values, region=target.deployment.region)
         await self.client.wait_secret_set_ready(target.set_name, timeout_s=self.secret_ready_timeout_s)
-
-    async def provision(self, target: Target) -> AgentStatus:
-        """Secret set, then the agent; an agent that already exists is updated instead (converge, not fail)."""
-        await self._write_secrets(target)
         try:
             return await self.client.provision_agent(target.spec())
         except PipecatAlreadyExistsError:
@@ -122,21 +110,28 @@ class Operations:
             return await self.client.update_full_config(target.spec(), force_redeploy=True)
 
     async def update(self, target: Target, *, push_context: bool) -> tuple[AgentStatus, SessionReport | None]:
-        """FULL_SYNC / CONTEXT_UPDATE: secrets and the live context push side by side (running sessions take the
-        context now, new ones read it from the secret set), then a rolling redeploy. With the push, what each
-        live session answered."""
-        report: SessionReport | None = None
-        if push_context:
-            pushed = asyncio.ensure_future(self.push_context(target))
-            await _all(self._write_secrets(target), pushed)
-            report = pushed.result()
-        else:
-            await self._write_secrets(target)
+        """FULL_SYNC / CONTEXT_UPDATE: the secret set, a rolling redeploy (new sessions read the new set), then the
+        context pushed into the running sessions, when the agent's details (the update's answer) count any. With
+        the push, what each live session answered."""
+        await self.client.upsert_secret_set(target.set_name, target.secret_values, region=target.deployment.region)
         try:
-            return await self.client.update_full_config(target.spec(), force_redeploy=True), report
+            status = await self._when_ready(target, partial(self.client.update_full_config, target.spec()))
         except PipecatNotFoundError:
             log.warning("update.agent_missing_provisioning", agent=target.name)
-            return await self.client.provision_agent(target.spec()), report
+            status = await self._when_ready(target, partial(self.client.provision_agent, target.spec()))
+        report: SessionReport | None = None
+        if push_context and status.active_session_count != 0:  # None: not in the answer, so look
+            report = await self.push_context(target)
+        return status, report
+
+    async def _when_ready(self, target: Target, call: Callable[..., Awaitable[AgentStatus]]) -> AgentStatus:
+        """Make the call as if the secret set were ready (it mostly is: one readiness check saved). Pipecat answers
+        409 to a set that is not ready yet (pipecat-cloud-api.md): then wait until it is, and call again."""
+        try:
+            return await call(retry_conflict=False)
+        except PipecatConflictError:
+            await self.client.wait_secret_set_ready(target.set_name, timeout_s=self.secret_ready_timeout_s)
+            return await call()
 
     async def push_context(self, target: Target) -> SessionReport:
         """Send the new context into every active session (the bot applies it without a restart); what each

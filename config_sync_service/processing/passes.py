@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from structlog.stdlib import BoundLogger
 
 from config_sync_service.core.logging import get_logger
 from config_sync_service.core.metrics import Outcome
+from config_sync_service.db import crud
 from config_sync_service.db.models import Agent, AgentConfiguration, SyncStatus
 from config_sync_service.mq.dead_letter import DeadLetterEntry
 from config_sync_service.processing.hints import Hint
@@ -35,7 +37,7 @@ class Pass:
     @property
     def needs_executor(self) -> bool:
         """Pipecat calls to make, or a refused configuration to record as a failure (which makes none)."""
-        return self.invalid is not None or self.plan.action not in (Action.NOOP, Action.MARK_SYNCED)
+        return self.invalid is not None or self.plan.action not in (Action.NOOP, Action.MARK_SYNCED, Action.WAIT)
 
     @property
     def attempts_so_far(self) -> int:
@@ -66,6 +68,14 @@ class Write:
     version: int
     synced: bool = False
     fields: dict[str, object] = field(default_factory=dict)
+
+    def fields_to_write(self) -> dict[str, Any]:
+        """The keyword arguments of crud.sync_values (and crud.update_agent_sync_status), but the version."""
+        return {"status": self.status, "synced": self.synced} | self.fields
+
+    def values(self) -> dict[str, Any]:
+        """The columns this write sets (crud.sync_values)."""
+        return crud.sync_values(version=self.version, **self.fields_to_write())
 
     @classmethod
     def of(cls, plan: Plan, status: SyncStatus, *, synced: bool = False, **fields: object) -> Write:

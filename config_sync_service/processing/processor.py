@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config_sync_service.core.fencing import Fence, FencedError
 from config_sync_service.core.metrics import Event, Outcome
 from config_sync_service.db import claims, crud, history, observed, session_versions
-from config_sync_service.db.models import DesiredState, SyncStatus
+from config_sync_service.db.models import DesiredState, SyncStatus, utcnow
 from config_sync_service.db.session import SessionFactory, transaction
 from config_sync_service.mq.dead_letter import DeadLetterQueue
 from config_sync_service.processing import dead_letters
@@ -141,8 +141,7 @@ class Processor:
     async def _end(self, s: AsyncSession, current: Pass, result: Result) -> tuple[Result, claims.Snapshot | None]:
         """Write the pass's outcome and give the claim back; if the agent changed meanwhile, keep the claim and
         read the agent again (the next pass's snapshot), unless it changed too often."""
-        if result.write is not None:
-            await self._write(s, current, result.write)
+        write = result.write
         if result.sessions is not None:  # what the bots answered is a fact whoever holds the claim now
             report = result.sessions
             await session_versions.record_session_versions(
@@ -157,6 +156,7 @@ class Processor:
             owner=self.owner,
             seen_version=current.config.version if current.config else None,
             seen_desired_state=current.agent.desired_state,
+            write=None if write is None else crud.SyncWrite(write.version, write.values()),
         )
         if released:
             return result, None
@@ -180,8 +180,16 @@ class Processor:
         """The plan, and for a plan that applies the configuration, the configuration validated (DESIGN §14):
         one the bot would refuse never reaches Pipecat."""
         agent, config = snapshot.agent, snapshot.config
-        plan = plan_for(agent, config, snapshot.drift, shared_digest=self.shared_digest, force=force)
-        if plan.action not in (Action.PROVISION, Action.UPDATE, Action.MARK_SYNCED):
+        plan = plan_for(
+            agent,
+            config,
+            snapshot.drift,
+            shared_digest=self.shared_digest,
+            force=force,
+            now=utcnow(),
+            redeploy_min_interval_s=self.config.redeploy_min_interval_s,
+        )
+        if plan.action not in (Action.PROVISION, Action.UPDATE, Action.MARK_SYNCED, Action.PUSH):
             return Pass(agent, config, plan, number)
         assert config is not None
         try:
@@ -199,6 +207,10 @@ class Processor:
             self.stats.count(Outcome.NOOP)
             current.log(hint).debug("sync.noop", status=current.agent.sync_status.value)
             return Result(Outcome.NOOP)
+        if current.plan.action is Action.WAIT:  # the queue brings the agent back for its trailing redeploy
+            self.stats.count(Outcome.DEFERRED)
+            current.log(hint).debug("sync.deferred", redeploy_in_s=current.plan.redeploy_in_s)
+            return Result(Outcome.DEFERRED, current.plan.redeploy_in_s)
         self.stats.count(Outcome.APPLIED)
         current.log(hint).info("sync.succeeded", outcome=Outcome.APPLIED.value, duration_s=0.0)
         return Result(Outcome.APPLIED, write=Write.of(current.plan, SyncStatus.SYNCED, synced=True))
@@ -208,7 +220,7 @@ class Processor:
         agent, plan, attempts = current.agent, current.plan, current.attempts_so_far  # 0 again for a new version
         if plan.action is Action.DEPROVISION:
             await self._write(s, current, Write.of(plan, SyncStatus.PENDING_DELETE, attempts=attempts))
-        elif current.target is not None:
+        elif current.target is not None and plan.action is not Action.PUSH:  # a push leaves the row as it is
             syncing = Write.of(plan, SyncStatus.SYNCING, error_message=agent.last_error_message, attempts=attempts)
             await self._write(s, current, syncing)
 
@@ -216,13 +228,7 @@ class Processor:
         """Write, if the claim is still ours: a process whose lease lapsed mid-pass leaves the row to the one
         that took the agent over (which runs the operation again)."""
         return await crud.update_agent_sync_status(
-            s,
-            agent_id=current.agent.id,
-            version=write.version,
-            status=write.status,
-            synced=write.synced,
-            owner=self.owner,
-            **write.fields,  # type: ignore[arg-type]
+            s, agent_id=current.agent.id, version=write.version, owner=self.owner, **write.fields_to_write()
         )
 
 

@@ -84,7 +84,8 @@ async def test_full_sync_redeploys_with_force(
     assert service is not None
     assert service["desiredDeploymentId"] != first
     assert service["deployment"]["manifest"]["spec"]["image"] == "dailyco/pipecat-agent:1.1"
-    updates = await control.calls(agent.pipecat_agent_name, op="updateService")
+    # tried at once, as if the secret set were ready; refused (409) while it is not, then sent again once it is
+    updates = [c for c in await control.calls(agent.pipecat_agent_name, op="updateService") if c["status"] != 409]
     assert len(updates) == 1 and updates[0]["body"]["forceRedeploy"] is True
     # the bot learns the session cap it must wrap calls up before, with the region its phone stream comes through
     secrets = await control.secret_values(f"{agent.pipecat_agent_name}-config")
