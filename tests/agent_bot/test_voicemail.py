@@ -34,12 +34,12 @@ VOICEMAIL_KEYS = [f"voice/test/agents/agent-123/voicemails/{CALL_SID}/{name}" fo
                   ("metadata.json", "recording.wav", "transcript.json")]  # fmt: skip
 
 
-def voicemail_context(s3_url: str, bucket: str, hooks: str) -> dict[str, Any]:
+def voicemail_context(s3_url: str, bucket: str, hooks: str, **voicemail: int) -> dict[str, Any]:
     context = records_context(s3_url, bucket, hooks)
     return context | {
         "tools": [*context["tools"], "voicemail"],
         "call_records": context["call_records"] | {"recording": False},  # a message is kept all the same
-        "voicemail": {"max_length_s": 20, "silence_s": 1},
+        "voicemail": {"max_length_s": 20, "silence_s": 1} | voicemail,
     }
 
 
@@ -124,3 +124,62 @@ async def test_a_caller_leaves_a_message_that_is_stored_and_announced(s3: S3Serv
         ("transcript.json", "recording.wav", "metadata.json"), "stored"
     )
     assert left["records"]["recording.wav"]["key"] == VOICEMAIL_KEYS[1]
+
+
+LIMIT_S = 10  # the shortest message the schema allows
+
+
+async def test_a_message_the_caller_talks_through_ends_at_the_time_limit(s3: S3Server, bucket: str) -> None:
+    nova, twilio, receiver = FakeNovaSonic(), TwilioStandIn(), Receiver()
+    async with serve(twilio.app()) as rest, serve(receiver.app()) as hooks:
+        context = voicemail_context(s3.url, bucket, hooks, max_length_s=LIMIT_S, silence_s=5)
+        env = agent_env(context, TWILIO_API_BASE_URL=f"http://{rest}", **RECORDS_ENV)
+        with json_log() as log:
+            async with (
+                serve(bot_app(deps_for(env, nova))) as bot,
+                phone_call(f"ws://{bot}/ws", {"from_number": CALLER}) as phone,
+            ):
+                stream = await nova.stream()
+                await stream.wait_for("promptStart")
+                stream.user_says("Can I leave Ada a message?")
+                stream.calls_tool("voicemail", {"reason": "the caller asks to"})
+                await stream.wait_for("toolResult")
+                stream.says("Of course. Please leave your message now.", audio_ms=500)
+                await until(recording)
+                started = loop_time()
+                phone.speaking = True  # and never stops: no silence ends this message
+                stream.user_says(MESSAGE)
+                await until(lambda: not recording(), timeout=LIMIT_S + 15)
+                recorded_for = loop_time() - started
+                assert phone.speaking  # the caller was still talking when the message ended
+                await until(lambda: told(stream, "message has been recorded"))
+                phone.speaking = False
+                stream.says("Thank you, I will pass it on. Goodbye!", audio_ms=500)
+                await phone.ended_by_bot()
+            await until_logged(log, "call.reported")
+    assert LIMIT_S - 0.5 < recorded_for < LIMIT_S + 5, recorded_for  # ended by the clock, not at once
+    assert [u.get("Status") for u in twilio.updates] == ["completed"]  # hung up after the goodbye
+
+    keys = s3.keys(bucket)
+    assert [k for k in keys if "/voicemails/" in k] == VOICEMAIL_KEYS
+    metadata = json.loads(s3.read(bucket, VOICEMAIL_KEYS[0]))
+    assert (metadata["trigger"], metadata["end"]) == ("caller_request", "time_limit")
+    with wave.open(io.BytesIO(s3.read(bucket, VOICEMAIL_KEYS[1]))) as wav:
+        seconds = wav.getnframes() / wav.getframerate()
+        samples = array.array("h", wav.readframes(wav.getnframes()))
+    # about the limit, all of it speech (fewer frames arrive on a loaded machine, never more than the clock allows)
+    assert abs(seconds - metadata["duration_s"]) < 0.01 and 0.6 * LIMIT_S < seconds < LIMIT_S + 1, seconds
+    assert sum(abs(v) > 500 for v in samples) > 0.9 * len(samples)
+    assert (events(log, "call.ended")[0]["end_reason"], events(log, "call.voicemail")[0]["end"]) == (
+        "voicemail",
+        "time_limit",
+    )
+    assert receiver.types() == ["call.started", "voicemail.left", "call.ended", "transcript.ready"]
+    left = Webhook(WHSEC).verify(receiver.hooks[1].body, receiver.hooks[1].headers)["data"]
+    assert (left["text"], left["trigger"]) == (MESSAGE, "caller_request")
+    wav_record = left["records"]["recording.wav"]
+    assert (wav_record["key"], wav_record["status"]) == (VOICEMAIL_KEYS[1], "stored")
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
