@@ -87,7 +87,8 @@ _DRIFT: sa.ColumnElement[str] = drift_of(AGENTS.c, CONFIGURATIONS.c.version)
 _WITH_ACTIVE = AGENTS.outerjoin(
     CONFIGURATIONS, sa.and_(CONFIGURATIONS.c.agent_id == AGENTS.c.id, CONFIGURATIONS.c.is_active)
 )
-_LEASE_FREE = sa.or_(AGENTS.c.lease_expires_at.is_(None), AGENTS.c.lease_expires_at < sa.func.now())
+# nobody holds the agent: no lease, or a lapsed one (the sweep and the observer leave held agents alone)
+LEASE_FREE = sa.or_(AGENTS.c.lease_expires_at.is_(None), AGENTS.c.lease_expires_at < sa.func.now())
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,7 @@ async def list_drifted_agents(session: AsyncSession, *, limit: int | None = None
             _DRIFT.label("reason"),
         )
         .select_from(_WITH_ACTIVE)
-        .where(_LEASE_FREE, _DRIFT.not_in([Drift.IN_SYNC.value, Drift.RETRY_PENDING.value, Drift.PAUSED.value]))
+        .where(LEASE_FREE, _DRIFT.not_in([Drift.IN_SYNC.value, Drift.RETRY_PENDING.value, Drift.PAUSED.value]))
         .order_by(AGENTS.c.updated_at)
         .limit(limit)
     )

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from config_sync_service.db.drift import Drift, drift_of
+from config_sync_service.db.drift import LEASE_FREE, Drift, drift_of
 from config_sync_service.db.models import (
     Agent,
     AgentConfiguration,
@@ -36,7 +36,6 @@ def _seconds(name: str) -> sa.ColumnElement[Any]:
 
 
 _NOW = sa.func.now()
-_LEASE_FREE = sa.or_(AGENTS.c.lease_expires_at.is_(None), AGENTS.c.lease_expires_at < _NOW)
 _REQUESTED = sa.and_(AGENTS.c.observe_at.is_not(None), AGENTS.c.observe_at <= _NOW)
 
 
@@ -113,7 +112,7 @@ async def candidates(session: AsyncSession, *, requested_only: bool) -> list[Can
     """Managed agents (all, or those whose observation was asked for and is due)."""
     config_columns = [c.label(f"config_{c.name}") for c in CONFIGURATIONS.c]
     query = (
-        sa.select(*AGENTS.c, *config_columns, drift_of(AGENTS.c, CONFIGURATIONS.c.version).label("drift"), _LEASE_FREE)
+        sa.select(*AGENTS.c, *config_columns, drift_of(AGENTS.c, CONFIGURATIONS.c.version).label("drift"), LEASE_FREE)
         .select_from(
             AGENTS.join(CONFIGURATIONS, sa.and_(CONFIGURATIONS.c.agent_id == AGENTS.c.id, CONFIGURATIONS.c.is_active))
         )
@@ -171,7 +170,7 @@ async def record(session: AsyncSession, candidate: Candidate, observation: Obser
             AGENTS.c.sync_status == SyncStatus.SYNCED,
             AGENTS.c.synced_version == agent.synced_version,
             AGENTS.c.updated_at == agent.updated_at,
-            _LEASE_FREE,
+            LEASE_FREE,
         )
         .values(values)
     )
@@ -215,13 +214,21 @@ async def live_report(session: AsyncSession, *, limit: int = 10) -> LiveReport:
     )
     by_health = {h.value: 0 for h in LiveHealth} | {str(h): int(n) for h, n in counts.all()}
     bad = [LiveHealth.DRIFTED, LiveHealth.MISSING, LiveHealth.DEGRADED]
+    unhealthy = await _unhealthy(session, managed, bad, limit) if limit > 0 else []  # /metrics asks for counts only
+    turn = (await session.execute(sa.select(TURNS.c.observed_at, TURNS.c.orphans).where(TURNS.c.name == TURN))).first()
+    return LiveReport(by_health, unhealthy, turn.observed_at if turn else None, list(turn.orphans) if turn else [])
+
+
+async def _unhealthy(
+    session: AsyncSession, managed: sa.ColumnElement[bool], bad: list[LiveHealth], limit: int
+) -> list[dict[str, Any]]:
     rows = await session.execute(
         sa.select(AGENTS.c.id, AGENTS.c.name, AGENTS.c.live_health, AGENTS.c.live_differences, AGENTS.c.observed_at)
         .where(managed, AGENTS.c.live_health.in_(bad))
         .order_by(AGENTS.c.observed_at, AGENTS.c.id)
         .limit(limit)
     )
-    unhealthy = [
+    return [
         {
             "agent_id": str(r.id),
             "name": r.name,
@@ -231,5 +238,3 @@ async def live_report(session: AsyncSession, *, limit: int = 10) -> LiveReport:
         }
         for r in rows.all()
     ]
-    turn = (await session.execute(sa.select(TURNS.c.observed_at, TURNS.c.orphans).where(TURNS.c.name == TURN))).first()
-    return LiveReport(by_health, unhealthy, turn.observed_at if turn else None, list(turn.orphans) if turn else [])

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from agent_schema.deployment import DEFAULT_SESSION_S
 from config_sync_service.db.models import LiveHealth
 from config_sync_service.processing.operations import Target
 
 UNREAD: Final = "(unread)"  # the source of a `Live` did not carry this field
 DEFAULT_PROFILE = "agent-1x"
-DEFAULT_MAX_SESSION_S = 7200
 # the fields, in the order a diff shows them
 FIELDS = (
     "exists",
@@ -66,7 +66,7 @@ class Desired:
             agent_profile=spec.agent_profile or DEFAULT_PROFILE,
             region=spec.region,
             krisp=spec.krisp_viva_audio_filter,
-            max_session_duration=spec.max_session_duration or DEFAULT_MAX_SESSION_S,
+            max_session_duration=spec.max_session_duration or DEFAULT_SESSION_S,
             secret_keys=tuple(sorted(target.secret_values)),
             deployment=created_deployment_id,
         )
@@ -118,7 +118,7 @@ class Live:
                 "secret_set": env_sets[0] if isinstance(env_sets, list) and len(env_sets) == 1 else env_sets,
                 "min_agents": scaling.get("minReplicas"),
                 "max_agents": scaling.get("maxReplicas"),
-                "max_session_duration": spec.get("maxSessionDurationSeconds") or DEFAULT_MAX_SESSION_S,
+                "max_session_duration": spec.get("maxSessionDurationSeconds") or DEFAULT_SESSION_S,
             }
         return cls(name=str(data.get("name")), **(fields | extra))
 

@@ -65,7 +65,7 @@ def desired_of(candidate: observed.Candidate, processor: ProcessorConfig) -> Des
 
 async def read_live(client: PipecatCloudClient, desired: Desired, listed: dict[str, Any] | None) -> Live | None:
     """The agent as Pipecat shows it: from its list item when that decides, else its details; and its secret set's
-    keys. None: no such agent. `listed` None: no list was read (read the details)."""
+    keys. None: no such agent. `listed` None: no list was read, or the agent is not in it (read the details)."""
     live = None if listed is None else Live.from_list_item(listed)
     if live is None or not compare(desired, live).decided:
         try:
@@ -104,6 +104,7 @@ class Observer:
         self.owner = owner
         self.turns = 0
         self._renewed = 0.0
+        self._turn_row = False
 
     def _next_due_s(self) -> float:
         return self.config.interval_s * random.uniform(0.8, 1.2)
@@ -114,8 +115,10 @@ class Observer:
             await asyncio.sleep(POLL_S * random.uniform(0.8, 1.2))
             try:
                 async with transaction(self.sessions) as s:
-                    await observed.ensure_turn(s, first_due_in_s=self._next_due_s())
+                    if not self._turn_row:  # once per process: the row then stays
+                        await observed.ensure_turn(s, first_due_in_s=self._next_due_s())
                     kind = await observed.take_turn(s, owner=self.owner, lease_s=TURN_LEASE_S)
+                self._turn_row = True
                 if kind is not None:
                     await self.observe(full=kind == "full")
             except Exception as exc:  # Pipecat or the database away, or a bug: the turn lapses; try again later
@@ -138,13 +141,13 @@ class Observer:
                     await self._postpone(candidate)
                 continue
             desired = desired_of(candidate, self.config.processor)
-            if desired is None:
+            if desired is None:  # nothing is deployed from an invalid configuration: nothing to compare
+                if not full:
+                    await self._postpone(candidate)  # drops the request rather than asking it again every second
                 continue
-            listed = None if listing is None else listing.get(desired.name, {})
-            live = await read_live(self.client, desired, listed or None) if listed != {} else None
-            if listing is not None and live is None:  # not in the list: make sure before calling it missing
-                live = await read_live(self.client, desired, None)
-            await self._record(candidate, compare(desired, live))
+            # not in the list: read_live makes sure from the details before calling it missing
+            listed = None if listing is None else listing.get(desired.name)
+            await self._record(candidate, compare(desired, await read_live(self.client, desired, listed)))
             looked += 1
         orphans = sorted(set(listing) - names) if listing is not None else None
         async with transaction(self.sessions) as s:
@@ -177,16 +180,16 @@ class Observer:
         agent = candidate.agent
         differences = [d.to_dict() for d in verdict.differences]
         seen = {d.get("field") for d in agent.live_differences if isinstance(d, dict)}
-        for difference in verdict.differences:
-            if difference.field not in seen:
-                metrics.DRIFT.labels(field=difference.field).inc()
         observation = self._decide(candidate, verdict, differences)
         async with transaction(self.sessions) as s:
             written = await observed.record(s, candidate, observation)
         if not written:  # changed meanwhile: the sync's turn; the next observation looks again
             return
         fields = [d.field for d in verdict.differences]
-        if self.on_health is not None:  # the notifier: one event per incident, closed when healthy again
+        for field in set(fields) - seen:
+            metrics.DRIFT.labels(field=field).inc()
+        changed = verdict.health != agent.live_health or bool(set(fields) - seen)
+        if self.on_health is not None and changed:  # the notifier: one event per incident, closed when healthy
             self.on_health(agent.id, verdict.health.value, name=agent.name, differences=fields)
         if verdict.health in BAD and (agent.live_health not in BAD or set(fields) - seen):
             log.warning("drift.detected", agent_id=str(agent.id), health=verdict.health.value, fields=fields)
@@ -205,7 +208,8 @@ class Observer:
         """Heal now, later (its backoff), or not at all (SELF_HEAL=false, or nothing to heal)."""
         agent, now = candidate.agent, utcnow()
         wait_s = 0.0 if agent.next_heal_at is None else (agent.next_heal_at - now).total_seconds()
-        if verdict.health in BAD and self.config.self_heal:
+        # a paused agent is observed and reported, never changed (not even queued for a heal)
+        if verdict.health in BAD and self.config.self_heal and not agent.paused:
             if wait_s <= 0:
                 attempts = agent.heal_attempts + 1
                 delay = backoff_delay(attempts, base_s=HEAL_BASE_S, cap_s=HEAL_CAP_S, factor=HEAL_FACTOR)

@@ -10,6 +10,7 @@ import time
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
+from config_sync_service.admin.agents import pause_agent, resume_agent
 from config_sync_service.cli.render import render_status
 from config_sync_service.core.config import Settings
 from config_sync_service.db import history
@@ -185,3 +186,40 @@ async def test_an_agent_no_row_names_is_an_orphan_counted_and_never_deleted(
         await asyncio.sleep(3 * INTERVAL_S)
     assert await control.agent("someone-elses-agent") is not None
     assert [c for c in await control.calls("someone-elses-agent") if c["op"] == "deleteService"] == []
+
+
+async def test_a_paused_agent_that_drifts_is_reported_never_changed_and_healed_after_resume(
+    daemon_settings: Settings,
+    session_factory: SessionFactory,
+    redis: aioredis.Redis,
+    control: EmulatorControl,
+    emulator: EmulatorServer,
+) -> None:
+    agent = await make_agent(session_factory)
+    async with running_daemon(observing(daemon_settings)):
+        await synced(session_factory, agent.id)
+        await health(session_factory, agent.id, LiveHealth.HEALTHY)
+        await pause_agent(session_factory, agent.id, reason="incident 42")
+        await by_hand(emulator, "POST", f"/agents/{agent.pipecat_agent_name}", {"image": HAND_IMAGE})
+        [hand] = [c for c in await control.calls(agent.pipecat_agent_name, op="updateService")]
+        drifted = await health(session_factory, agent.id, LiveHealth.DRIFTED)
+
+        async def observed_again() -> bool:  # two more observations after the one that found it
+            row = await agent_row(session_factory, agent.id)
+            assert row.observed_at is not None and drifted.observed_at is not None
+            return (row.observed_at - drifted.observed_at).total_seconds() > 2 * INTERVAL_S
+
+        await wait_until(observed_again, timeout=20, what="later observations")
+        paused = await agent_row(session_factory, agent.id)
+        assert paused.live_health is LiveHealth.DRIFTED and paused.sync_status is SyncStatus.SYNCED
+        assert paused.heal_attempts == 0  # not even queued for a heal
+        after = [c for c in await control.calls() if c["time"] > hand["time"] and c["op"] in MUTATING_OPS]
+        assert after == [] and await live_image(control, agent.pipecat_agent_name) == HAND_IMAGE
+
+        await resume_agent(session_factory, redis, agent.id, channel=daemon_settings.updates_channel)
+
+        async def repaired() -> bool:
+            return await live_image(control, agent.pipecat_agent_name) == DEPLOYMENT["image"]
+
+        await wait_until(repaired, timeout=30, interval=0.05, what="the desired image back after resume")
+        await health(session_factory, agent.id, LiveHealth.HEALTHY)
