@@ -64,7 +64,7 @@ typecheck: install  ## mypy --strict
 # The browser test needs a Chromium: scripts/install-chromium.sh finds one or installs Debian's `chromium`.
 PYTEST_WORKERS ?= 3
 pytest: install services $(PROMTOOL) $(ACTIONLINT)  ## the test suite (pytest-xdist, PYTEST_WORKERS processes)
-	CHROMIUM="$$(scripts/install-chromium.sh)" $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
+	chromium="$$(scripts/install-chromium.sh)" && CHROMIUM="$$chromium" $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 # checkov gets its own venv: it pins packaging<24, which Poetry's venv cannot share.
 CHECKOV_VERSION ?= 3.3.30

@@ -24,14 +24,16 @@ def operator_token(runtime: Runtime) -> str | None:
     return token.get_secret_value() if token is not None and token.get_secret_value() else None
 
 
+def bearer_ok(request: Request, token: str) -> bool:
+    """The request carries `Authorization: Bearer <token>` (compared in constant time)."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(given.strip().encode(), token.encode())
+
+
 def require_operator(request: Request, runtime: RuntimeDep) -> None:
     """When `OPERATOR_TOKEN` is set, `/status` and operator endpoints need `Authorization: Bearer <token>`."""
     token = operator_token(runtime)
-    if token is None:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
+    if token is not None and not bearer_ok(request, token):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "operator token required", headers={"WWW-Authenticate": "Bearer"}
         )

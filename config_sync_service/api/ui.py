@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from config_sync_service import __version__
 from config_sync_service.admin import agents as agent_tools
 from config_sync_service.admin import dlq
-from config_sync_service.api.deps import RuntimeDep, operator_token
+from config_sync_service.api.deps import RuntimeDep, bearer_ok, operator_token
 from config_sync_service.core.redaction import excerpt
 from config_sync_service.db import overview
 from config_sync_service.runtime import Runtime
@@ -69,10 +69,7 @@ def _gate(request: Request, runtime: Runtime) -> Response | None:
         query = "&".join(f"{quote(k)}={quote(v)}" for k, v in rest)
         return _with_cookie(request, RedirectResponse(request.url.path + (f"?{query}" if query else ""), 303))
     cookie = request.cookies.get(COOKIE, "")
-    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
-    if secrets.compare_digest(cookie.encode(), _cookie_value(token).encode()) or (
-        scheme.lower() == "bearer" and secrets.compare_digest(bearer.strip().encode(), token.encode())
-    ):
+    if secrets.compare_digest(cookie.encode(), _cookie_value(token).encode()) or bearer_ok(request, token):
         return None
     return RedirectResponse(f"/ui/login?next={quote(request.url.path)}", 303)
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 REDACTED = "[REDACTED]"
 SHORT_SECRET = 4  # values shorter than this are redacted only as whole tokens
@@ -104,11 +104,13 @@ def _hide(text: str, values: Iterable[str]) -> str:
 
 
 def _forms(values: Iterable[str]) -> set[str]:
-    """Each value as it is and as JSON quotes it (an error body that echoes a request shows the quoted form)."""
+    """Each value as it is, as JSON quotes it (an error body that echoes a request shows the quoted form) and as a
+    URL encodes it (an access log line of a request that carried it in its query)."""
     found = set()
     for value in values:
         if value.strip():  # a blank value would hide blanks all over the text
             found |= {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+            found |= {quote(value, safe=""), quote_plus(value, safe="")}
     return found
 
 

@@ -145,9 +145,10 @@ async def release_claim(
     seen_version: int | None,
     seen_desired_state: DesiredState,
     write: crud.SyncWrite | None = None,
-) -> bool:
+) -> bool | None:
     """Give the lease back, unless the agent changed while we held it (then keep it and go again: False); and
-    write the pass's outcome (`write`), in the same statement.
+    write the pass's outcome (`write`), in the same statement. None: the claim was no longer ours (taken over
+    after it lapsed), so nothing was written.
 
     A process that lost the claim drops its copy of a message; this check, atomic with the release, is
     what guarantees the holder sees any version committed before that copy was dropped.
@@ -164,4 +165,4 @@ async def release_claim(
         columns = frozenset(write.values)
     kept = (await session.execute(_release(columns), params)).scalar_one_or_none()
     # no row: the lease was taken over after expiry; it is not ours to keep (only a change makes us go again)
-    return not kept
+    return None if kept is None else not kept

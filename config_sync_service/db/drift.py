@@ -115,7 +115,7 @@ async def list_drifted_agents(session: AsyncSession, *, limit: int | None = None
             _DRIFT.label("reason"),
         )
         .select_from(_WITH_ACTIVE)
-        .where(LEASE_FREE, _DRIFT.not_in([Drift.IN_SYNC.value, Drift.RETRY_PENDING.value, Drift.PAUSED.value]))
+        .where(LEASE_FREE, _DRIFT.not_in([d.value for d in Drift if not d.needs_work]))
         .order_by(AGENTS.c.updated_at)
         .limit(limit)
     )

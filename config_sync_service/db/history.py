@@ -14,10 +14,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from config_sync_service.core.metrics import Outcome
 from config_sync_service.core.redaction import excerpt
 from config_sync_service.db.tables import HISTORY
 
-NOOP = "noop"
+NOOP = Outcome.NOOP.value
 MESSAGE_LIMIT = 1000  # characters of an error message kept in a row
 PRUNE_LOCK = 0x5C_4157  # a Postgres advisory lock: one process prunes at a time
 

@@ -1,8 +1,5 @@
-"""What the status page (/ui) shows of the agents: one row per agent, with its drift, pause and last error.
-
-Live health (observed state) is read when the agents table has its column, and is None before: naming the column
-is the one line to change if it is called otherwise.
-"""
+"""What the status page (/ui) shows of the agents: one row per agent, with its drift, live health, pause and last
+error."""
 
 from __future__ import annotations
 
@@ -16,9 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config_sync_service.db.drift import Drift, drift_of
 from config_sync_service.db.tables import AGENTS, CONFIGURATIONS
-
-LIVE_HEALTH_COLUMN = "live_health"  # observed state's column; absent until it is merged
-LIVE_DIFFERENCES_COLUMN = "live_differences"  # its differences (field, desired, live; never a secret value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +33,8 @@ class AgentRow:
     deployment_id: str | None
     last_synced_at: datetime | None
     updated_at: datetime
-    live_health: str | None = None
-    live_differences: Any = None
-
-
-def _optional(name: str) -> sa.ColumnElement[Any]:
-    column = AGENTS.c.get(name)
-    return (column if column is not None else sa.null()).label(name)
+    live_health: str
+    live_differences: list[dict[str, Any]]  # field, desired, live: never a secret value
 
 
 _ROWS = sa.select(
@@ -65,8 +54,8 @@ _ROWS = sa.select(
     AGENTS.c.pipecat_cloud_instance_id,
     AGENTS.c.last_synced_at,
     AGENTS.c.updated_at,
-    _optional(LIVE_HEALTH_COLUMN),
-    _optional(LIVE_DIFFERENCES_COLUMN),
+    AGENTS.c.live_health,
+    AGENTS.c.live_differences,
 ).select_from(
     AGENTS.outerjoin(CONFIGURATIONS, sa.and_(CONFIGURATIONS.c.agent_id == AGENTS.c.id, CONFIGURATIONS.c.is_active))
 )
@@ -74,7 +63,7 @@ _ROWS = sa.select(
 
 def _row(row: sa.Row[Any]) -> AgentRow:
     values = list(row)
-    values[3], values[4], values[7] = str(values[3]), str(values[4]), Drift(values[7])
+    values[3], values[4], values[7], values[16] = str(values[3]), str(values[4]), Drift(values[7]), str(values[16])
     return AgentRow(*values)
 
 

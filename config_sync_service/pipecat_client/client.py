@@ -67,17 +67,20 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class _Transport(AiohttpTransport):
-    """httpx-aiohttp reports a refused connection as a ConnectTimeout (its error map prefers the base class's
-    entry); say what happened."""
+    """httpx-aiohttp reports every lost connection as a ConnectTimeout (its error map prefers the base class's
+    entry); say what happened, since whether the request may have reached Pipecat depends on it."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
             return await super().handle_async_request(request)
         except httpx.ConnectTimeout as exc:
             cause = exc.__cause__
-            if isinstance(cause, aiohttp.ClientConnectorError) and not isinstance(cause, TimeoutError):
-                raise httpx.ConnectError(str(exc), request=request) from cause
-            raise
+            if isinstance(cause, (aiohttp.ConnectionTimeoutError, TimeoutError)):
+                raise  # no connection in time: nothing was sent
+            if isinstance(cause, aiohttp.ClientConnectorError):
+                raise httpx.ConnectError(str(exc), request=request) from cause  # refused: nothing was sent
+            # dropped or reset once connected (ServerDisconnectedError, ClientOSError): the request may have landed
+            raise httpx.ReadError(str(exc), request=request) from cause
 
 
 class PipecatCloudClient:

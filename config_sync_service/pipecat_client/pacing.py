@@ -178,5 +178,7 @@ def observation_pacer(
     """The pacer of observation calls: the shared one, plus a tenth of the rate when a rate is set."""
     if rate_per_s is None:
         return shared
-    own = RedisPacer(redis, key=shared_key(api_base, api_key) + ":observe", rate_per_s=rate_per_s * 0.1)
+    own = RedisPacer(
+        redis, key=shared_key(api_base, api_key) + ":observe", rate_per_s=rate_per_s * ObservationPacer.SHARE
+    )
     return ObservationPacer(shared, own)

@@ -6,6 +6,7 @@ The operation is the plan's; what a failure leads to is failures.decide's.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 from config_sync_service.core import fencing, redaction
@@ -46,11 +47,14 @@ class Executor:
             if current.invalid is not None:
                 raise current.invalid
             result = await self._operation(current)
-            fencing.check_claim()  # a call under way when the claim lapsed: what Pipecat runs is in doubt
         except FencedError:
             return self.fenced(current, hint, started)
         except ClassifiedError as exc:  # anything else is a bug: it leaves the pass (Processor.record_crash)
             return self.failed(current, exc, hint, started)
+        try:
+            fencing.check_claim()  # a call under way when the claim lapsed: what Pipecat runs is in doubt
+        except FencedError:  # what the live sessions answered is a fact all the same
+            return replace(self.fenced(current, hint, started), sessions=result.sessions)
         self.stats.count(result.outcome)
         # a line when Pipecat accepted the change (with the message's change type) and one when it is done; polls
         # that find it still deploying and a deferred redeploy are debug
@@ -121,7 +125,9 @@ class Executor:
             )
             # someone deployed after us (by hand, or a stale process): ours is not what runs; the observer decides
             theirs = agent.created_deployment_id not in (None, status.desired_deployment_id)
-            return Result(Outcome.APPLIED, write=synced, observe=theirs)
+            # a newer version waited for this deployment (the redeploy throttle): its trailing redeploy is due now
+            owed = current.config is not None and current.config.version > plan.version
+            return Result(Outcome.APPLIED, 0.0 if owed else None, synced, observe=theirs)
         if utcnow() - (agent.deploying_since or utcnow()) > timedelta(seconds=self.config.deploy_timeout_s):
             raise failures.deployment_timed_out(status, self.config.deploy_timeout_s)
         return Result(Outcome.DEPLOYING, self.config.deploy_poll_interval_s)

@@ -119,10 +119,15 @@ class Operations:
         except PipecatNotFoundError:
             log.warning("update.agent_missing_provisioning", agent=target.name)
             status = await self._when_ready(target, partial(self.client.provision_agent, target.spec()))
-        report: SessionReport | None = None
-        if push_context and status.active_session_count != 0:  # None: not in the answer, so look
-            report = await self.push_context(target)
-        return status, report
+        if not push_context:
+            return status, None
+        if status.active_session_count == 0:  # None: not in the answer, so look
+            return status, SessionReport((), ())  # no live session: none is behind (ended ones are forgotten)
+        try:
+            return status, await self.push_context(target)
+        except PipecatApiError as exc:  # the redeploy was accepted and brings the context to new sessions anyway
+            log.warning("context.push_failed", agent=target.name, error_class=type(exc).__name__)
+            return status, None
 
     async def _when_ready(self, target: Target, call: Callable[..., Awaitable[AgentStatus]]) -> AgentStatus:
         """Make the call as if the secret set were ready (it mostly is: one readiness check saved). Pipecat answers

@@ -149,7 +149,6 @@ class Processor:
             )
         if result.observe:  # verify after write: what Pipecat runs is in doubt, so the observer looks at it
             await observed.request_observation(s, agent_id=current.agent.id)
-        await self._record(s, current, result)
         released = await claims.release_claim(
             s,
             agent_id=current.agent.id,
@@ -158,7 +157,9 @@ class Processor:
             seen_desired_state=current.agent.desired_state,
             write=None if write is None else crud.SyncWrite(write.version, write.values()),
         )
-        if released:
+        # the history says what was written: a pass whose claim was taken over wrote nothing, and was fenced
+        await self._record(s, current, result if released is not None else Result(Outcome.FENCED))
+        if released is not False:
             return result, None
         self.stats.count(Event.CHANGED_WHILE_RUNNING)
         if current.number >= MAX_PASSES:

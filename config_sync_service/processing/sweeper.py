@@ -40,7 +40,6 @@ class Sweeper:
         self.retention = retention
         self.prune_interval_s = prune_interval_s
         self._next_prune = 0.0  # monotonic; run() sets the first one
-        self.pruned = 0
         self.first_sweep_done = asyncio.Event()
         self.last_sweep_at: float | None = None
         self.last_sweep_queued = 0
@@ -73,7 +72,6 @@ class Sweeper:
         self._next_prune = now + self.prune_interval_s
         async with transaction(self.sessions) as s:
             deleted = await history.prune(s, self.retention)
-        self.pruned += deleted
         if deleted:
             log.info("history.pruned", rows=deleted)
         return deleted

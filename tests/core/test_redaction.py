@@ -77,6 +77,13 @@ def test_short_secret_values_are_redacted_as_whole_tokens() -> None:
     assert scrub("abc-secret-long!") == "[REDACTED]!"
 
 
+def test_a_url_encoded_secret_is_redacted() -> None:
+    """An access log line of `/ui?token=…` shows the token as a URL encodes it."""
+    configure_logging(secret_values=["s3cr+t/tok=en"])
+    assert scrub('"GET /ui?token=s3cr%2Bt%2Ftok%3Den HTTP/1.1" 303') == '"GET /ui?token=[REDACTED] HTTP/1.1" 303'
+    assert scrub("token=s3cr%2Bt%2Ftok%3Den&x=1") == "token=[REDACTED]&x=1"
+
+
 def test_overlapping_secrets_leave_no_piece_behind() -> None:
     configure_logging(secret_values=["abcd1234", "1234wxyz"])
     assert scrub("--abcd1234wxyz--") == "--[REDACTED]--"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 
@@ -226,6 +227,32 @@ async def test_connection_refused_is_a_transport_error() -> None:
     async with PipecatCloudClient(base_url=f"http://127.0.0.1:{free_port()}/v1", api_key="k", attempts=2) as client:
         with pytest.raises(PipecatTransportError, match="ConnectError"):
             await client.get_agent_status("x")
+
+
+async def test_a_request_dropped_after_it_was_sent_may_have_landed_and_a_refused_one_did_not() -> None:
+    """Verify after write hangs on this: a POST the server read and then dropped may have changed Pipecat (the
+    transport says ReadError); a refused connection sent nothing (ConnectError)."""
+    received: list[bytes] = []
+
+    async def read_then_drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.transport.abort()  # a reset, as a server that dies mid-request
+
+    server = await asyncio.start_server(read_then_drop, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with PipecatCloudClient(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", attempts=1) as client:
+            with pytest.raises(PipecatTransportError) as dropped:
+                await client.upsert_secret_set("agent-set", {"A": "1"})
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert (received and received[0].startswith(b"PUT ")) or received[0].startswith(b"POST ")
+    assert dropped.value.may_have_landed and "ReadError" in str(dropped.value)
+    async with PipecatCloudClient(base_url=f"http://127.0.0.1:{free_port()}/v1", api_key="k", attempts=1) as client:
+        with pytest.raises(PipecatTransportError) as refused:
+            await client.upsert_secret_set("agent-set", {"A": "1"})
+    assert not refused.value.may_have_landed and "ConnectError" in str(refused.value)
 
 
 async def test_keys_never_leak(emulator: EmulatorServer, control: EmulatorControl) -> None:
