@@ -26,7 +26,7 @@ from config_sync_service.admin import agents as agent_tools
 from config_sync_service.admin import dlq
 from config_sync_service.api.deps import RuntimeDep, bearer_ok, operator_token
 from config_sync_service.core.redaction import excerpt
-from config_sync_service.db import overview
+from config_sync_service.db import crud, overview, pause
 from config_sync_service.runtime import Runtime
 
 router = APIRouter(prefix="/ui", tags=["ui"], include_in_schema=False)
@@ -104,10 +104,16 @@ async def agents_page(request: Request, runtime: RuntimeDep, offset: Annotated[i
         return answer
     async with runtime.sessions() as s:
         total, rows = await overview.agents(s, limit=PAGE_SIZE, offset=offset)
-    dlq_depth = await runtime.dead_letters.depth()
-    return _page(
-        "agents.html", agents=rows, total=total, offset=offset, page=PAGE_SIZE, dlq_depth=dlq_depth, **_auth(runtime)
-    )
+        by_status = await crud.count_agents_by_status(s)  # the cards count every agent, not this page's
+        paused = await pause.count_paused(s)
+    counts = {
+        "synced": by_status.get("SYNCED", 0),
+        "failing": by_status.get("ERROR_SYNC", 0) + by_status.get("ERROR_DEPROVISIONING", 0),
+        "paused": paused,
+        "dead_letters": await runtime.dead_letters.depth(),
+    }
+    auth = _auth(runtime)
+    return _page("agents.html", agents=rows, total=total, offset=offset, page=PAGE_SIZE, counts=counts, **auth)
 
 
 @router.get("/agents/{agent_id}", response_class=HTMLResponse)
